@@ -1,0 +1,2 @@
+// Placeholder entry point replaced by the EngineSim implementation (Cli/ + Api/).
+return 0;

@@ -1,0 +1,44 @@
+using System.Globalization;
+
+namespace Platform.Bench;
+
+/// <summary>"--name value" options of a benchmark; unknown names stop the tool with a clear message.</summary>
+internal sealed class BenchArgs
+{
+    private readonly Dictionary<string, string> _values;
+
+    private BenchArgs(Dictionary<string, string> values) => _values = values;
+
+    public static BenchArgs Parse(IEnumerable<string> args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? name = null;
+        foreach (var arg in args)
+        {
+            if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                name = arg[2..];
+                values[name] = "true";
+            }
+            else if (name is not null)
+            {
+                values[name] = arg;
+                name = null;
+            }
+            else
+            {
+                throw new ArgumentException($"unexpected argument '{arg}'");
+            }
+        }
+
+        return new BenchArgs(values);
+    }
+
+    public int Int(string name, int fallback) =>
+        _values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+    public double Double(string name, double fallback) =>
+        _values.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+    public string? String(string name) => _values.GetValueOrDefault(name);
+}

@@ -1,0 +1,25 @@
+using Platform.Bench;
+
+// Benchmarks print figures measured side by side in one run; they are tools, not tests.
+return args.FirstOrDefault() switch
+{
+    "enginesim-streams" => await EngineSimStreamsBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project bench/Platform.Bench -- <benchmark> [options]
+
+        benchmarks:
+          enginesim-streams   one EngineSim holding N concurrent SSE streams: errors, CPU per token, memory per stream
+              --streams N          concurrent streams (default 2000)
+              --max-tokens N       tokens per stream (default 256)
+              --max-num-seqs N     engine batch size (default: streams, so every stream is running at once)
+              --sim-speedup X      engine speed-up factor (default 1: calibrated 8B-on-one-GPU timings)
+              --engine-dll PATH    EngineSim build to run (default: the one built with this tool)
+              --out FILE           also write the report (markdown) to FILE
+        """);
+    return 2;
+}

@@ -49,8 +49,32 @@ internal sealed record FaultSettings
 internal sealed class FaultController(FaultSettings initial)
 {
     private FaultSettings _current = initial;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public FaultSettings Current => Volatile.Read(ref _current);
 
-    public void Set(FaultSettings settings) => Volatile.Write(ref _current, settings);
+    /// <summary>Completes at the next <see cref="Set"/>: waiters (hung requests) re-read <see cref="Current"/> then.</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public void Set(FaultSettings settings)
+    {
+        Volatile.Write(ref _current, settings);
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>Returns once <see cref="FaultSettings.Hang"/> is off (at once when it is), or throws when cancelled.</summary>
+    public async ValueTask WaitWhileHungAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            // Read the signal before the value so a Set between the two cannot be missed.
+            var changed = Changed;
+            if (!Current.Hang)
+            {
+                return;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 }

@@ -46,6 +46,13 @@ internal static partial class OpenAiEndpoints
             LogRejected(logger, StatusCodes.Status500InternalServerError, "InternalServerError", "");
             await WriteErrorAsync(http, new OpenAiException(StatusCodes.Status500InternalServerError, "InternalServerError", "The engine is dead.")).ConfigureAwait(false);
         }
+        catch (ArgumentException e) when (!http.Response.HasStarted)
+        {
+            // The engine refuses what cannot ever run (a prompt larger than the whole KV cache).
+            var error = OpenAiException.BadRequest(e.Message);
+            LogRejected(logger, error.Status, error.Type, "");
+            await WriteErrorAsync(http, error).ConfigureAwait(false);
+        }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             // The client went away before the answer started; the engine request was cancelled with it.

@@ -45,7 +45,7 @@ internal static class ServerEndpoints
             return Results.Ok();
         }
 
-        return faults.Hang || engine.Snapshot().Dead
+        return faults.Hang || engine.IsDead
             ? Results.StatusCode(StatusCodes.Status503ServiceUnavailable)
             : Results.Ok();
     }

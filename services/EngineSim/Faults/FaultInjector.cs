@@ -59,6 +59,9 @@ internal sealed partial class FaultInjector(IInferenceEngine engine, IProcessTer
             LogCrashing(logger, tokensSent, limit);
         }
 
+        // Dead first: when the terminator returns (tests), the process behaves as a crashed one would look
+        // from outside for the moment before it disappears: no admissions, /health 503.
+        engine.MarkDead();
         terminator.Terminate(CrashExitCode);
         return true;
     }

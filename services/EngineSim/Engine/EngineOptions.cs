@@ -84,23 +84,37 @@ internal enum PromptKind
 }
 
 /// <summary>
-/// The step-time model. A step runs prefill chunks and one decode (or one verification of the drafts) for
-/// every running sequence:
-/// step = (DecodeBaseMs + DecodePerSeqMs * batch + PrefillPerTokenMs * prefill_tokens
-///         + SpecPerDraftTokenMs * batch * k) * slowdown.
+/// The step-time model (see the README's "Engine model" section for the calibration and its sources). One
+/// step runs the prefill chunks of newly scheduled sequences and one decode (or one verification of the
+/// drafts) of every running sequence; decoding an 8B model is bound by memory bandwidth, so a step costs the
+/// weights read once, plus the KV cache read for every running sequence's context, plus prefill compute:
+/// <code>
+/// step = (DecodeBaseMs
+///         + DecodePerSeqMs * decodes + DecodePerKvTokenMs * context tokens of the decodes
+///         + PrefillPerTokenMs * uncached prefill tokens
+///         + SpecDraftStepMs * k + SpecPerDraftTokenMs * decodes * k) * slowdown
+///        (+ a latency spike, when one is drawn) / Speedup
+/// </code>
+/// Defaults: Llama-3.1-8B-Instruct in BF16 on one H100 80GB under vLLM V1.
 /// </summary>
 internal sealed record LatencyModel
 {
-    /// <summary>--sim-decode-base-ms: a decode step of one sequence (weights read once per step).</summary>
-    public double DecodeBaseMs { get; init; } = 7.0;
+    /// <summary>--sim-decode-base-ms: a decode step of one sequence (16 GB of weights read once per step).</summary>
+    public double DecodeBaseMs { get; init; } = 6.5;
 
-    /// <summary>--sim-decode-per-seq-ms: added per sequence in the batch.</summary>
-    public double DecodePerSeqMs { get; init; } = 0.07;
+    /// <summary>--sim-decode-per-seq-ms: added per sequence in the batch (sampling, activations).</summary>
+    public double DecodePerSeqMs { get; init; } = 0.03;
 
-    /// <summary>--sim-prefill-per-token-ms: per uncached prompt token.</summary>
-    public double PrefillPerTokenMs { get; init; } = 0.06;
+    /// <summary>Added per token of context of every decoding sequence: reading its KV cache (128 KiB per token).</summary>
+    public double DecodePerKvTokenMs { get; init; } = 0.00004;
 
-    /// <summary>--sim-spec-per-draft-token-ms: drafting and verifying one proposed token of one sequence.</summary>
+    /// <summary>--sim-prefill-per-token-ms: per uncached prompt token (about 20,000 prefill tokens per second).</summary>
+    public double PrefillPerTokenMs { get; init; } = 0.05;
+
+    /// <summary>One forward pass of the draft model per proposed position, per step (a 1B draft).</summary>
+    public double SpecDraftStepMs { get; init; } = 1.0;
+
+    /// <summary>--sim-spec-per-draft-token-ms: verifying one proposed token of one sequence.</summary>
     public double SpecPerDraftTokenMs { get; init; } = 0.02;
 
     /// <summary>--sim-speedup: divides every step time (benchmarks of the control plane run faster than a GPU).</summary>

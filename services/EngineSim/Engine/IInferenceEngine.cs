@@ -18,11 +18,27 @@ internal interface IInferenceEngine
     /// <summary>
     /// Admits a request (it waits in the queue until the scheduler gives it a batch slot and KV blocks) and
     /// streams one <see cref="StepOutput"/> per engine step that produced tokens for it; the last one has
-    /// <see cref="StepOutput.FinishReason"/> set. Cancelling the token aborts the request at once: it leaves
-    /// the batch or the queue, frees its blocks and is counted as <c>finished_reason="abort"</c>.
+    /// <see cref="StepOutput.FinishReason"/> set. Cancelling the token (or disposing the enumerator early)
+    /// aborts the request at once: it leaves the batch or the queue and frees its blocks; enumeration then
+    /// throws <see cref="OperationCanceledException"/>. As in vLLM V1, an aborted request stays out of
+    /// <c>vllm:request_success_total</c> and the per-request histograms (the <c>finished_reason="abort"</c>
+    /// series exists and stays 0); the tokens it was served still count in the token counters.
     /// </summary>
     /// <exception cref="EngineDeadException">The engine is dead (crashed fault); nothing was admitted.</exception>
+    /// <exception cref="ArgumentException">
+    /// Thrown at the call, before anything is admitted: the prompt is empty, <see cref="EngineRequest.MaxTokens"/>
+    /// is below 1, or the prompt needs more KV-cache blocks than the whole cache has.
+    /// </exception>
     IAsyncEnumerable<StepOutput> GenerateAsync(EngineRequest request, CancellationToken cancellationToken);
+
+    /// <summary>True once <see cref="MarkDead"/> was called: nothing is admitted any more.</summary>
+    bool IsDead { get; }
+
+    /// <summary>
+    /// Kills the engine (the crash fault): every request in flight ends with <see cref="EngineDeadException"/>,
+    /// later calls of <see cref="GenerateAsync"/> throw it. Idempotent.
+    /// </summary>
+    void MarkDead();
 
     /// <summary>Writes every vLLM metric in the Prometheus text exposition format (version 0.0.4).</summary>
     void WriteMetrics(TextWriter writer);

@@ -54,7 +54,8 @@ internal static class EngineSimBuilderExtensions
 
     private static void Listen(KestrelServerOptions kestrel, string host, int port)
     {
-        static void Protocols(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1AndHttp2;
+        // HTTP/1.1, as uvicorn serves vLLM (and as the "http" endpoint of ServiceDefaults is).
+        static void Protocols(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1;
 
         switch (host)
         {

@@ -53,7 +53,7 @@ public sealed class SimCommandLineTests
         Assert.Equal(16, settings.Engine.BlockSize);
         Assert.Null(settings.Engine.ApiKey);
         Assert.False(settings.ListenAddressExplicit);
-        Assert.Equal(new Faults.FaultSettings(), settings.Faults);
+        Assert.Equal(new Platform.EngineSim.Faults.FaultSettings(), settings.Faults);
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public sealed class SimCommandLineTests
         Assert.Equal((7L, "3"), (engine.SimSeed, engine.EngineLabel));
         Assert.Equal(new LatencyModel { DecodeBaseMs = 5, DecodePerSeqMs = 0.1, PrefillPerTokenMs = 0.02, SpecPerDraftTokenMs = 0.01, Speedup = 10 }, engine.Latency);
         Assert.Equal(
-            new Faults.FaultSettings
+            new Platform.EngineSim.Faults.FaultSettings
             {
                 ErrorRate = 0.25, ErrorStatus = 503, LatencySpikeMs = 200, LatencySpikeRate = 0.1, Slowdown = 2, Hang = true,
                 CrashAfterTokens = 50, KvDrift = 1.5, LieHealth = true,

@@ -27,7 +27,10 @@ internal sealed class EngineSimServer : IAsyncDisposable
         App = app;
         BaseAddress = baseAddress;
         Terminator = terminator;
-        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        // No response draining: disposing a half-read response closes the connection at once, as a client
+        // that goes away does (the default drains for up to 2 s, which keeps the stream alive server-side).
+        var handler = new SocketsHttpHandler { MaxResponseDrainSize = 0, ResponseDrainTimeout = TimeSpan.Zero };
+        Http = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public WebApplication App { get; }

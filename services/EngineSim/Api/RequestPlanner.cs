@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Platform.EngineSim.Engine;
 using Platform.EngineSim.Text;
 
@@ -11,7 +12,7 @@ namespace Platform.EngineSim.Api;
 /// body's shape and its model validators (400 "Bad Request"), the model name (404), the context window
 /// (400 with token counts), then the sampling parameters (400 "BadRequestError").
 /// </summary>
-internal sealed class RequestPlanner(IInferenceEngine engine, ISimTokenizer tokenizer, TimeProvider time)
+internal sealed partial class RequestPlanner(IInferenceEngine engine, ISimTokenizer tokenizer, TimeProvider time, ILogger<RequestPlanner> logger)
 {
     /// <summary>vLLM's default --max-logprobs.</summary>
     public const int MaxLogprobs = 20;
@@ -30,6 +31,11 @@ internal sealed class RequestPlanner(IInferenceEngine engine, ISimTokenizer toke
         {
             throw OpenAiException.Validation(
                 $"[{{'type': 'model_attributes_type', 'loc': ('body',), 'msg': 'Input should be a valid dictionary or object to extract fields from', 'input': {RequestFields.Repr(root)}}}]");
+        }
+
+        if (KnownFields.Unknown(kind, root) is { } unknown)
+        {
+            LogIgnoredFields(logger, string.Join(", ", unknown));
         }
 
         var fields = new RequestFields(root);
@@ -315,4 +321,7 @@ internal sealed class RequestPlanner(IInferenceEngine engine, ISimTokenizer toke
             ? header[0]!
             : Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
     }
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "The following fields were present in the request but ignored: {Fields}")]
+    private static partial void LogIgnoredFields(ILogger logger, string fields);
 }

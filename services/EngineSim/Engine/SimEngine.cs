@@ -27,6 +27,12 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
     private static readonly TimeSpan HangPollInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan IdlePollInterval = TimeSpan.FromSeconds(1);
 
+    // Lateness of the previous step that the next one absorbs, at most (beyond it the engine is simply late).
+    private static readonly TimeSpan MaxCatchUp = TimeSpan.FromMilliseconds(5);
+
+    // Shorter waits are skipped: timers cannot sleep less than about a millisecond, the deadline carries the rest.
+    private static readonly TimeSpan MinDelay = TimeSpan.FromMilliseconds(1);
+
     private readonly ISimTokenizer _tokenizer;
     private readonly TextGenerator _generator;
     private readonly TimeProvider _time;
@@ -240,6 +246,17 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
         return true;
     }
 
+    /// <summary>Request ids in the running batch (scheduling order) and in the waiting queue (front first).</summary>
+    internal (string[] Running, string[] Waiting) Queues()
+    {
+        lock (_gate)
+        {
+            var waiting = new List<Sequence>();
+            _waiting.CopyWaitingTo(waiting);
+            return ([.. _running.Select(s => s.Request.RequestId)], [.. waiting.Select(s => s.Request.RequestId)]);
+        }
+    }
+
     private async IAsyncEnumerable<StepOutput> GenerateCoreAsync(EngineRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -348,6 +365,10 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
 
     private async Task RunLoopAsync(CancellationToken cancellationToken)
     {
+        // Steps are paced against deadlines, not slept one after the other: a timer that fires late (they
+        // fire up to a millisecond late) shortens the next wait, so the mean step time is the model's.
+        var maxCatchUp = (long)(_time.TimestampFrequency * MaxCatchUp.TotalSeconds);
+        long previousDeadline = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -373,8 +394,13 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
                 if (planned)
                 {
                     // The step's own CPU time is part of the simulated GPU time, not added to it.
-                    var remaining = _plan.Duration - _time.GetElapsedTime(started);
-                    if (remaining > TimeSpan.Zero)
+                    var start = Math.Max(previousDeadline, started - maxCatchUp);
+                    var deadline = start + (long)(_plan.Duration.TotalSeconds * _time.TimestampFrequency);
+                    previousDeadline = deadline;
+                    var remaining = _time.GetTimestamp() is var now && deadline > now
+                        ? TimeSpan.FromSeconds((double)(deadline - now) / _time.TimestampFrequency)
+                        : TimeSpan.Zero;
+                    if (remaining >= MinDelay)
                     {
                         await Task.Delay(remaining, _time, cancellationToken).ConfigureAwait(false);
                     }
@@ -386,6 +412,7 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
                 }
                 else
                 {
+                    previousDeadline = 0;
                     using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     await Task.WhenAny(wake!, Task.Delay(pollInterval, _time, poll.Token)).ConfigureAwait(false);
                     await poll.CancelAsync().ConfigureAwait(false);

@@ -1,1 +1,29 @@
-return 0;
+using Platform.AppHost.Hosting;
+
+// The platform's topology, declared once: infrastructure, then engines, then services.
+var builder = PlatformApplication.CreateBuilder(args);
+
+// Infrastructure: fleet state, breakers, drains and rate limits live in Redis.
+var redis = builder.AddRedis("redis");
+
+// Engines: EngineSim locally, vLLM with --engines vllm. One model in two pools that differ by draft model,
+// so routing by task affinity gets more accepted draft tokens; a small model as the fallback.
+var fallback = builder.AddEnginePool("enginefallback", model: "phi-3-mini-4k-instruct", replicas: 1)
+    .WithMaxModelLen(4096);
+
+var general = builder.AddEnginePool("enginegeneral", model: "llama-3.1-8b-instruct", replicas: 2)
+    .WithTaskAffinity(TaskAffinity.General)
+    .WithDraftModel("llama-3.2-1b-instruct", DraftKind.General, numSpeculativeTokens: 4)
+    .WithFallback(fallback)
+    .WithMaxModelLen(32768);
+
+var code = builder.AddEnginePool("enginecode", model: "llama-3.1-8b-instruct", replicas: 1)
+    .WithTaskAffinity(TaskAffinity.Code)
+    .WithDraftModel("llama-3.2-1b-code", DraftKind.Code, numSpeculativeTokens: 5)
+    .WithFallback(fallback)
+    .WithMaxModelLen(32768);
+
+// Services (later issues), e.g.:
+// builder.AddProject<Projects.Platform_Gateway>("gateway").WithFleet().WithReference(redis).WaitFor(redis)...
+
+builder.Build().Run();

@@ -46,7 +46,7 @@ internal sealed partial class ReadyAnnouncer(
     private void Announce()
     {
         var engine = settings.Engine;
-        var urls = ListeningUrls(server, engine.Host);
+        var urls = ListeningUrls(server, settings.ListenAddressExplicit ? engine.Host : "");
         var spec = engine.Speculative is { } s
             ? string.Create(CultureInfo.InvariantCulture, $"{s.Method} {s.Model ?? "-"} k={s.NumSpeculativeTokens} draft={s.DraftKind.ToString().ToLowerInvariant()}")
             : "off";

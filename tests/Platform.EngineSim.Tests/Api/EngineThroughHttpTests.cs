@@ -114,4 +114,23 @@ public sealed class EngineThroughHttpTests
         Assert.True(await server.MetricAsync("vllm:spec_decode_num_drafts_total") > 0);
         Assert.Equal(JsonValueKind.String, body.GetProperty("choices")[1].GetProperty("finish_reason").ValueKind);
     }
+
+    [Fact]
+    public async Task Hang_RequestHeldInEngineUntilClientCancels()
+    {
+        await using var server = await EngineSimServer.StartAsync("--model m --max-model-len 2048 --num-gpu-blocks-override 512 --sim-hang");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var request = server.Http.PostAsync("v1/chat/completions",
+            new StringContent("""{"messages":[{"role":"user","content":"hello?"}],"max_tokens":5,"stream":true}""", System.Text.Encoding.UTF8, "application/json"),
+            cancel.Token);
+
+        async Task<double> InEngine() => await server.MetricAsync("vllm:num_requests_running") + await server.MetricAsync("vllm:num_requests_waiting");
+        await EngineSimServer.WaitUntilAsync(async () => await InEngine() == 1, TimeSpan.FromSeconds(5), "the request to be admitted");
+        Assert.False(request.IsCompleted);
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+
+        await EngineSimServer.WaitUntilAsync(async () => await InEngine() == 0, TimeSpan.FromSeconds(5), "the hung request to be freed");
+    }
 }

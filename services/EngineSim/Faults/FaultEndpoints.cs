@@ -63,7 +63,7 @@ internal static partial class FaultEndpoints
     private static Task WriteAsync(HttpContext http, FaultSettings settings) =>
         JsonResponses.WriteAsync(http.Response, settings, static (w, s) => FaultSettingsJson.Write(w, s), http.RequestAborted);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 601, Level = LogLevel.Warning,
         Message = "Faults set: errorRate {ErrorRate} (status {ErrorStatus}), slowdown {Slowdown}, hang {Hang}, crashAfterTokens {CrashAfterTokens}, kvDrift {KvDrift}, lieHealth {LieHealth}, latency spikes {LatencySpikeMs} ms at rate {LatencySpikeRate}")]
     private static partial void LogFaultsChanged(ILogger logger, double errorRate, int errorStatus, double slowdown, bool hang,
         int? crashAfterTokens, double kvDrift, bool lieHealth, double latencySpikeMs, double latencySpikeRate);

@@ -66,7 +66,7 @@ internal sealed partial class FaultInjector(IInferenceEngine engine, IProcessTer
         return true;
     }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Critical,
+    [LoggerMessage(EventId = 600, Level = LogLevel.Critical,
         Message = "Fault crashAfterTokens: a stream sent {TokensSent} tokens (limit {Limit}); exiting with code 137")]
     private static partial void LogCrashing(ILogger logger, int tokensSent, int limit);
 }

@@ -892,7 +892,9 @@ internal sealed class SimEngine : IInferenceEngine, IHostedService, IDisposable
         }
         else
         {
-            _metrics.InterTokenLatency.Observe(Seconds(now - sequence.LastTokenAt));
+            var interTokenLatency = Seconds(now - sequence.LastTokenAt);
+            _metrics.InterTokenLatency.Observe(interTokenLatency);
+            _metrics.TimePerOutputToken.Observe(interTokenLatency);
         }
 
         sequence.LastTokenAt = now;

@@ -5,11 +5,12 @@ using Platform.EngineSim.Engine;
 namespace Platform.EngineSim.Metrics;
 
 /// <summary>
-/// vLLM V1's Prometheus metrics (PrometheusStatLogger in vllm/v1/metrics/loggers.py and SpecDecodingProm in
-/// vllm/v1/spec_decode/metrics.py, 0.12-era): the same names, types, help texts, label names
-/// (<c>model_name</c>, <c>engine</c>), buckets and family order, rendered as prometheus_client renders them.
-/// Deprecated families that vLLM only shows with --show-hidden-metrics-for-version
-/// (gpu_cache_usage_perc, gpu_prefix_cache_*, time_per_output_token_seconds) are not served.
+/// vLLM V1's Prometheus metrics as vLLM 0.11 serves them (PrometheusStatLogger in vllm/v1/metrics/loggers.py
+/// and SpecDecodingProm in vllm/v1/spec_decode/metrics.py; /version says 0.11.0): the same names, types, help
+/// texts, label names (<c>model_name</c>, <c>engine</c>), buckets and family order, rendered as
+/// prometheus_client renders them. Families 0.11 hides unless --show-hidden-metrics-for-version is given
+/// (gpu_cache_usage_perc, gpu_prefix_cache_*) are not served; time_per_output_token_seconds, deprecated in
+/// 0.11 but still served, is.
 /// <para>
 /// Thread-safety: writers hold <see cref="Sync"/> while they update (the engine takes it once per step);
 /// rendering takes it too, so a scrape sees one consistent step (+Inf always equals _count).
@@ -67,26 +68,10 @@ internal sealed class VllmMetrics
 
         NumRequestsRunning = AddGauge("vllm:num_requests_running", "Number of requests in model execution batches.").Child(labels);
         NumRequestsWaiting = AddGauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.").Child(labels);
-        var sleep = AddGauge(
-            "vllm:engine_sleep_state",
-            "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.");
-        sleep.Child(PrometheusText.Labels(("model_name", modelName), ("engine", engine), ("sleep_state", "awake"))).Value = 1;
-        sleep.Child(PrometheusText.Labels(("model_name", modelName), ("engine", engine), ("sleep_state", "weights_offloaded")));
-        sleep.Child(PrometheusText.Labels(("model_name", modelName), ("engine", engine), ("sleep_state", "discard_all")));
         KvCacheUsagePerc = AddGauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.").Child(labels);
 
         PrefixCacheQueries = AddCounter("vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", created).Child(labels);
         PrefixCacheHits = AddCounter("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", created).Child(labels);
-        AddCounter(
-            "vllm:external_prefix_cache_queries",
-            "External prefix cache queries from KV connector cross-instance cache sharing, in terms of number of queried tokens.",
-            created).Child(labels);
-        AddCounter(
-            "vllm:external_prefix_cache_hits",
-            "External prefix cache hits from KV connector cross-instance cache sharing, in terms of number of cached tokens.",
-            created).Child(labels);
-        AddCounter("vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.", created).Child(labels);
-        AddCounter("vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.", created).Child(labels);
 
         NumPreemptions = AddCounter("vllm:num_preemptions", "Cumulative number of preemption from the engine.", created).Child(labels);
         PromptTokens = AddCounter("vllm:prompt_tokens", "Number of prefill tokens processed.", created).Child(labels);
@@ -94,11 +79,7 @@ internal sealed class VllmMetrics
         var success = AddCounter("vllm:request_success", "Count of successfully processed requests.", created);
         foreach (var reason in FinishedReasons)
         {
-            var child = success.Child(PrometheusText.Labels(("model_name", modelName), ("engine", engine), ("finished_reason", reason.Label)));
-            if (reason.Reason is { } r)
-            {
-                _requestSuccess[r] = child;
-            }
+            _requestSuccess[reason.Reason] = success.Child(PrometheusText.Labels(("model_name", modelName), ("engine", engine), ("finished_reason", reason.Label)));
         }
 
         var tokenBuckets = Build125Buckets(options.MaxModelLen);
@@ -112,10 +93,13 @@ internal sealed class VllmMetrics
             "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", tokenBuckets, created).Child(labelPairs);
         TimeToFirstToken = AddHistogram(
             "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TimeToFirstTokenBuckets, created).Child(labelPairs);
+        TimePerOutputToken = AddHistogram(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds instead.",
+            InterTokenLatencyBuckets,
+            created).Child(labelPairs);
         InterTokenLatency = AddHistogram(
             "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", InterTokenLatencyBuckets, created).Child(labelPairs);
-        RequestTimePerOutputToken = AddHistogram(
-            "vllm:request_time_per_output_token_seconds", "Histogram of time_per_output_token_seconds per request.", InterTokenLatencyBuckets, created).Child(labelPairs);
         E2eRequestLatency = AddHistogram(
             "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", RequestLatencyBuckets, created).Child(labelPairs);
         RequestQueueTime = AddHistogram(
@@ -146,9 +130,9 @@ internal sealed class VllmMetrics
             ("swap_space", "4"))).Value = 1;
     }
 
-    /// <summary>vLLM's FinishReason values in enum order (FINISH_REASON_STRINGS); "error" is never reached here.</summary>
-    private static ReadOnlySpan<(string Label, FinishReason? Reason)> FinishedReasons =>
-        new (string, FinishReason?)[] { ("stop", FinishReason.Stop), ("length", FinishReason.Length), ("abort", FinishReason.Abort), ("error", null) };
+    /// <summary>vLLM 0.11's FinishReason values in enum order (FINISH_REASON_STRINGS).</summary>
+    private static ReadOnlySpan<(string Label, FinishReason Reason)> FinishedReasons =>
+        new (string, FinishReason)[] { ("stop", FinishReason.Stop), ("length", FinishReason.Length), ("abort", FinishReason.Abort) };
 
     /// <summary>Held by every writer for the duration of an update, and by rendering.</summary>
     public Lock Sync { get; } = new();
@@ -191,9 +175,10 @@ internal sealed class VllmMetrics
 
     public Histogram TimeToFirstToken { get; }
 
-    public Histogram InterTokenLatency { get; }
+    /// <summary>The deprecated alias of <see cref="InterTokenLatency"/>: observed with the same values.</summary>
+    public Histogram TimePerOutputToken { get; }
 
-    public Histogram RequestTimePerOutputToken { get; }
+    public Histogram InterTokenLatency { get; }
 
     public Histogram E2eRequestLatency { get; }
 
@@ -241,10 +226,6 @@ internal sealed class VllmMetrics
         RequestDecodeTime.Observe(stats.DecodeSeconds);
         RequestPromptTokens.Observe(stats.PromptTokens);
         RequestGenerationTokens.Observe(stats.GenerationTokens);
-        if (stats.GenerationTokens > 1)
-        {
-            RequestTimePerOutputToken.Observe(stats.DecodeSeconds / (stats.GenerationTokens - 1));
-        }
 
         if (stats.MaxTokensParam > 0)
         {

@@ -16,6 +16,7 @@ public sealed class ExpositionFormatTests
         "vllm:request_params_max_tokens", "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
         "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds", "vllm:request_inference_time_seconds",
         "vllm:request_prefill_time_seconds", "vllm:request_decode_time_seconds", "vllm:cache_config_info",
+        "vllm:time_per_output_token_seconds", "vllm:request_max_num_generation_tokens", "vllm:request_params_n",
         "vllm:spec_decode_num_drafts_total", "vllm:spec_decode_num_draft_tokens_total",
         "vllm:spec_decode_num_accepted_tokens_total", "vllm:spec_decode_num_accepted_tokens_per_pos_total",
     ];
@@ -86,7 +87,7 @@ public sealed class ExpositionFormatTests
     {
         using var harness = new EngineHarness();
         var parsed = PrometheusParser.Parse(harness.Metrics());
-        Assert.Equal(["stop", "length", "abort", "error"], parsed.Find("vllm:request_success_total").Select(s => s.Labels["finished_reason"]));
+        Assert.Equal(["stop", "length", "abort"], parsed.Find("vllm:request_success_total").Select(s => s.Labels["finished_reason"]));
         Assert.All(parsed.Find("vllm:request_success_total"), s => Assert.Equal("0.0", s.ValueText));
         Assert.All(parsed.Families.Where(f => f.Type == "histogram"), AssertHistogramConsistent);
     }

@@ -53,6 +53,7 @@ public sealed class MetricTotalsTests
 
         // One inter-token latency per output after the first, as vLLM observes per engine output.
         Assert.Equal(runs.Sum(r => r.Outputs.Count - 1), metrics.Value("vllm:inter_token_latency_seconds_count"));
+        Assert.Equal(metrics.Value("vllm:inter_token_latency_seconds_sum"), metrics.Value("vllm:time_per_output_token_seconds_sum"));
 
         // iteration_tokens_total sums, per step, the prompts that produced their first token and the new tokens.
         Assert.Equal(promptTokens + completionTokens, metrics.Value("vllm:iteration_tokens_total_sum"));

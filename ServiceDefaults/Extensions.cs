@@ -66,7 +66,8 @@ public static class Extensions
     /// resilience handler's total timeout (30 s by default) would cut a long generation mid-stream and its
     /// retries would replay a request that already produced tokens, so this client has no resilience
     /// handler and no <see cref="HttpClient.Timeout"/>. Callers bound a stream with their own
-    /// time-to-first-token and idle timeouts through the cancellation token.
+    /// time-to-first-token and idle timeouts through the cancellation token. A disposed, half-read response
+    /// closes its connection instead of being drained, so the upstream sees the cancellation immediately.
     /// </summary>
     public static IHttpClientBuilder AddStreamingHttpClient(this IServiceCollection services, string name)
     {
@@ -78,6 +79,10 @@ public static class Extensions
                 MaxConnectionsPerServer = int.MaxValue,
                 EnableMultipleHttp2Connections = true,
                 AutomaticDecompression = System.Net.DecompressionMethods.None,
+
+                // A relay that stops reading (client gone) must close the upstream connection at once so the
+                // engine sees the disconnect and frees its KV cache; draining the rest would delay that ~2 s.
+                MaxResponseDrainSize = 0,
             });
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is exactly the intent here.
         client.RemoveAllResilienceHandlers();

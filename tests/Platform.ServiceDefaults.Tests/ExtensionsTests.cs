@@ -147,6 +147,43 @@ public sealed class ExtensionsTests
     }
 
     [Fact]
+    public async Task AddStreamingHttpClient_ResponseDisposedMidStream_UpstreamSeesAbortAtOnce()
+    {
+        // The default handler drains up to 1 MiB for up to 2 s after a half-read response is disposed, so an
+        // engine would keep generating for a client that left. The streaming client closes the connection.
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await TestServer.StartAsync(map: app => app.MapGet("/endless", async (HttpContext context) =>
+        {
+            context.RequestAborted.Register(() => aborted.TrySetResult());
+            var chunk = new byte[1024];
+            try
+            {
+                while (!context.RequestAborted.IsCancellationRequested)
+                {
+                    await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                    await Task.Delay(10, context.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }));
+        var factory = server.Services.GetRequiredService<IHttpClientFactory>();
+        using var streaming = factory.CreateClient(Microsoft.Extensions.Hosting.Extensions.StreamingHttpClientName);
+
+        using (var response = await streaming.GetAsync(new Uri(server.HttpUri, "/endless"), HttpCompletionOption.ResponseHeadersRead, Ct))
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(Ct);
+            var buffer = new byte[16];
+            Assert.True(await body.ReadAsync(buffer, Ct) > 0);
+        }
+
+        // Well under the 2 s drain a default handler would take.
+        await aborted.Task.WaitAsync(TimeSpan.FromMilliseconds(1500), Ct);
+    }
+
+    [Fact]
     public void IsInfrastructurePath_HealthAliveMetrics_AreExcludedFromTraces()
     {
         Assert.True(Microsoft.Extensions.Hosting.Extensions.IsInfrastructurePath("/health"));

@@ -27,6 +27,7 @@ internal sealed class PlatformApplication
     private readonly IReadOnlyList<string> _errors;
     private readonly bool _help;
     private readonly TextWriter _output;
+    private readonly TaskCompletionSource<Orchestrator> _orchestrator = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal PlatformApplication(PlatformModel? model, IReadOnlyList<string> errors, bool help, TextWriter output)
     {
@@ -41,8 +42,8 @@ internal sealed class PlatformApplication
 
     internal IReadOnlyList<string> Errors => _errors;
 
-    /// <summary>The orchestrator of the running application (set by <see cref="RunAsync"/>).</summary>
-    internal Orchestrator? Orchestrator { get; private set; }
+    /// <summary>The orchestrator of the running application, once <see cref="RunAsync"/> has created it.</summary>
+    internal Task<Orchestrator> Orchestrator => _orchestrator.Task;
 
     public static PlatformApplicationBuilder CreateBuilder(string[] args) => CreateBuilder(args, Console.Out, baseDirectory: null);
 
@@ -99,7 +100,8 @@ internal sealed class PlatformApplication
         Environment.ExitCode = 0;
         await using var app = builder.Build();
         app.MapControlApi();
-        Orchestrator = app.Services.GetRequiredService<Orchestrator>();
+        var orchestrator = app.Services.GetRequiredService<Orchestrator>();
+        _orchestrator.TrySetResult(orchestrator);
         try
         {
             await app.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -107,7 +109,7 @@ internal sealed class PlatformApplication
         catch (IOException ex)
         {
             await Console.Error.WriteLineAsync($"apphost: the control API cannot listen on {_model.Topology.ControlUrl}: {ex.Message}").ConfigureAwait(false);
-            await Orchestrator.ShutdownAsync().ConfigureAwait(false);
+            await orchestrator.ShutdownAsync().ConfigureAwait(false);
             return ExitCannotStart;
         }
 

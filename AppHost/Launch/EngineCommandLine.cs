@@ -37,6 +37,12 @@ internal static class EngineCommandLine
                 "--sim-seed", (options.Seed + replica.Ordinal).ToString(CultureInfo.InvariantCulture),
                 "--sim-engine-label", replica.Id,
             ]);
+            if (pool.Draft is { } simDraft)
+            {
+                // The catalog says what the draft was tuned on; EngineSim would otherwise guess from its name.
+                args.AddRange(["--sim-draft-kind", simDraft.Kind == DraftKind.Code ? "code" : "general"]);
+            }
+
             if (options.EngineSpeedup != 1.0)
             {
                 args.AddRange(["--sim-speedup", options.EngineSpeedup.ToString("R", CultureInfo.InvariantCulture)]);

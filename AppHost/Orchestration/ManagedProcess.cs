@@ -8,6 +8,8 @@ namespace Platform.AppHost.Orchestration;
 /// One started process with its output relayed line by line. It remembers every process seen under it
 /// (<see cref="RefreshTree"/>), so stopping it, or cleaning up after it crashed, reaches all of them even once
 /// they have been re-parented. Stopping is graceful first: SIGTERM, then SIGKILL after the grace period.
+/// Stopping polls the kernel on wall-clock time (<see cref="TimeProvider.System"/>): it is mechanics, not a
+/// policy, and must make progress even when the supervisor runs on a fake clock in tests.
 /// </summary>
 internal sealed class ManagedProcess
 {
@@ -145,8 +147,9 @@ internal sealed class ManagedProcess
     /// SIGTERM to the process, then to whatever of its tree outlives it; SIGKILL to everything left after
     /// <paramref name="grace"/>. Returns once the process has exited and its output is drained.
     /// </summary>
-    public async Task StopAsync(TimeSpan grace, TimeProvider time)
+    public async Task StopAsync(TimeSpan grace)
     {
+        var time = TimeProvider.System;
         RefreshTree();
         if (!ProcessTree.IsSupported)
         {
@@ -184,28 +187,28 @@ internal sealed class ManagedProcess
             // Unkillable (uninterruptible sleep in the kernel): nothing more can be done from here.
         }
 
-        await DrainAsync(time).ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
     }
 
     /// <summary>After the process exited: kills what it left behind and waits for its last output lines.</summary>
-    public async Task CleanUpAfterExitAsync(TimeProvider time)
+    public async Task CleanUpAfterExitAsync()
     {
         foreach (var orphan in LiveTree())
         {
             ProcessTree.Signal(orphan, ProcessTree.SigKill);
         }
 
-        await DrainAsync(time).ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
     }
 
-    private async Task DrainAsync(TimeProvider time)
+    private async Task DrainAsync()
     {
         if (Interlocked.Exchange(ref _drained, 1) != 0 || !HasExited)
         {
             return;
         }
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2), time);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         try
         {
             await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);

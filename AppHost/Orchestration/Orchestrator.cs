@@ -242,7 +242,7 @@ internal sealed class Orchestrator : BackgroundService
             throw;
         }
 
-        await restore.CleanUpAfterExitAsync(_time).ConfigureAwait(false);
+        await restore.CleanUpAfterExitAsync().ConfigureAwait(false);
         if (exitCode != 0)
         {
             Log.ToolRestoreFailed(_logger, exitCode);

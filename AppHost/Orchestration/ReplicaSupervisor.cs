@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Platform.AppHost.Launch;
 using Platform.AppHost.Options;
@@ -210,7 +209,7 @@ internal sealed class ReplicaSupervisor
 
         _process = null;
         SetState(ReplicaState.Stopping, healthy: null);
-        await process.StopAsync(TimeSpan.FromMilliseconds(_options.StopTimeoutMs), _time).ConfigureAwait(false);
+        await process.StopAsync(TimeSpan.FromMilliseconds(_options.StopTimeoutMs)).ConfigureAwait(false);
         var exitCode = process.Exited.IsCompletedSuccessfully ? process.Exited.Result : -1;
         lock (_stateLock)
         {
@@ -242,7 +241,7 @@ internal sealed class ReplicaSupervisor
                 _lastExitCode = exitCode;
             }
 
-            await process.CleanUpAfterExitAsync(_time).ConfigureAwait(false);
+            await process.CleanUpAfterExitAsync().ConfigureAwait(false);
             var ranFor = _time.GetUtcNow() - startedAt;
             Log.ReplicaCrashed(_logger, _plan.Id, process.Pid, exitCode, (long)ranFor.TotalMilliseconds);
             if (!_desiredRunning || _lifetime.IsCancellationRequested)
@@ -263,11 +262,13 @@ internal sealed class ReplicaSupervisor
     private void ScheduleRestart(TimeSpan ranFor)
     {
         var delay = _backoff.NextDelay(ranFor);
-        SetState(ReplicaState.BackingOff, healthy: false);
         Log.RestartScheduled(_logger, _plan.Id, (long)delay.TotalMilliseconds, _backoff.ConsecutiveCrashes);
         var pending = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
         _pendingRestart = pending;
         _ = RestartAfterAsync(delay, pending);
+
+        // Reported once the delay is running, so whoever sees this state sees the timer already started.
+        SetState(ReplicaState.BackingOff, healthy: false);
     }
 
     private async Task RestartAfterAsync(TimeSpan delay, CancellationTokenSource pending)
@@ -318,7 +319,7 @@ internal sealed class ReplicaSupervisor
     {
         var everHealthy = false;
         var failures = 0;
-        var clock = Stopwatch.StartNew();
+        var started = _time.GetTimestamp();
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -362,7 +363,7 @@ internal sealed class ReplicaSupervisor
                         UpdateHealth(process, ReplicaState.Running, healthy: false);
                     }
                 }
-                else if (clock.ElapsedMilliseconds > _options.StartupTimeoutMs)
+                else if (_time.GetElapsedTime(started).TotalMilliseconds > _options.StartupTimeoutMs)
                 {
                     Log.ReplicaNotHealthyInTime(_logger, _plan.Id, _options.StartupTimeoutMs, _probe.Description);
                     process.Kill();

@@ -92,11 +92,10 @@ public sealed class EngineThroughHttpTests
         Assert.Equal(1, await server.MetricAsync("vllm:num_requests_running"));
 
         response.Dispose();
-        var disconnectedAt = DateTime.UtcNow;
 
+        // The generation would run for ~40 s (6,000 tokens at ~6.5 ms); the slot must be freed long before.
         await EngineSimServer.WaitUntilAsync(async () => await server.MetricAsync("vllm:num_requests_running") == 0, TimeSpan.FromSeconds(5),
             "vllm:num_requests_running to drop to 0");
-        Assert.True(DateTime.UtcNow - disconnectedAt < TimeSpan.FromSeconds(2));
         Assert.Equal(0, await server.MetricAsync("vllm:kv_cache_usage_perc"));
     }
 

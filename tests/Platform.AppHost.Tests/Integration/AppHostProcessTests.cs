@@ -1,0 +1,153 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Platform.AppHost.Orchestration;
+using Platform.AppHost.Tests.Support;
+using StackExchange.Redis;
+
+namespace Platform.AppHost.Tests.Integration;
+
+/// <summary>`dotnet run --project AppHost` as a person runs it (dynamic ports): the whole platform, then its control API.</summary>
+[Collection(ProcessCollection.Name)]
+public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private static readonly Dictionary<string, (string Model, int Replicas)> Pools = new()
+    {
+        ["enginegeneral"] = ("llama-3.1-8b-instruct", 2),
+        ["enginecode"] = ("llama-3.1-8b-instruct", 1),
+        ["enginefallback"] = ("phi-3-mini-4k-instruct", 1),
+    };
+
+    private AppHostProcess AppHost => fixture.AppHost;
+
+    [Fact]
+    public void Start_DynamicPorts_PrintsOneReadyLineListingEveryResource()
+    {
+        Assert.Single(AppHost.Lines, l => l.StartsWith("Platform ready", StringComparison.Ordinal));
+        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode"], AppHost.Urls.Keys);
+        foreach (var (pool, (_, replicas)) in Pools)
+        {
+            Assert.Equal(replicas, AppHost.Urls[pool].Count);
+        }
+
+        Assert.StartsWith("tcp://127.0.0.1:", AppHost.Urls["redis"][0], StringComparison.Ordinal);
+        Assert.Contains("Redis: using redis-server", AppHost.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Redis_AfterReady_AnswersPing()
+    {
+        var redisUrl = new Uri(AppHost.Urls["redis"][0]);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisUrl.Host}:{redisUrl.Port}");
+
+        var latency = await redis.GetDatabase().PingAsync();
+
+        Assert.True(latency < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Engines_AfterReady_AnswerHealthAndListTheirServedModel()
+    {
+        using var http = new HttpClient();
+        var ct = TestContext.Current.CancellationToken;
+        foreach (var (pool, (model, _)) in Pools)
+        {
+            foreach (var url in AppHost.Urls[pool])
+            {
+                using var health = await http.GetAsync(url + "/health", ct);
+                Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+                var models = await http.GetFromJsonAsync<JsonElement>(url + "/v1/models", ct);
+                Assert.Equal(model, models.GetProperty("data")[0].GetProperty("id").GetString());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Engines_Processes_GetVllmArgumentsAndTheAspireEnvironment()
+    {
+        using var http = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var replica = await ReplicaAsync(http, "enginegeneral-1");
+        var pid = replica.GetProperty("pid").GetInt32();
+        var port = new Uri(replica.GetProperty("endpoints").GetProperty("http").GetString()!).Port;
+
+        var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        var environ = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(kv => kv.Split('=', 2)).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
+
+        Assert.EndsWith("Platform.EngineSim.dll", argv[1], StringComparison.Ordinal);
+        Assert.Equal(port.ToString(System.Globalization.CultureInfo.InvariantCulture), argv[Array.IndexOf(argv, "--port") + 1]);
+        Assert.Equal("llama-3.1-8b-instruct", argv[Array.IndexOf(argv, "--served-model-name") + 1]);
+        Assert.Equal("""{"method":"draft_model","model":"llama-3.2-1b-instruct","num_speculative_tokens":4}""", argv[Array.IndexOf(argv, "--speculative-config") + 1]);
+        Assert.Equal("enginegeneral-1", argv[Array.IndexOf(argv, "--sim-engine-label") + 1]);
+        Assert.Equal("enginegeneral", environ["OTEL_SERVICE_NAME"]);
+        Assert.Equal("service.instance.id=enginegeneral-1", environ["OTEL_RESOURCE_ATTRIBUTES"]);
+        Assert.Equal("Development", environ["ASPNETCORE_ENVIRONMENT"]);
+    }
+
+    [Fact]
+    public async Task ControlApi_RestartEngine_ComesBackHealthyOnTheSameEndpoint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var before = await ReplicaAsync(http, "enginegeneral-0");
+        var url = before.GetProperty("endpoints").GetProperty("http").GetString()!;
+
+        using var response = await http.PostAsync("/resources/enginegeneral-0/restart", null, ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var after = (await response.Content.ReadFromJsonAsync<JsonElement>(ct))[0].GetProperty("replicas")[0];
+        Assert.NotEqual(before.GetProperty("pid").GetInt32(), after.GetProperty("pid").GetInt32());
+        Assert.Equal(url, after.GetProperty("endpoints").GetProperty("http").GetString());
+        Assert.Equal(before.GetProperty("restarts").GetInt32() + 1, after.GetProperty("restarts").GetInt32());
+        await WaitHealthyAsync(http, "enginegeneral-0", url);
+    }
+
+    [Fact]
+    public async Task Engine_KilledWithSigKill_IsRestartedAutomaticallyOnTheSameEndpoint()
+    {
+        using var http = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var before = await ReplicaAsync(http, "enginecode-0");
+        var pid = before.GetProperty("pid").GetInt32();
+        var url = before.GetProperty("endpoints").GetProperty("http").GetString()!;
+
+        Assert.True(ProcessTree.Signal(pid, ProcessTree.SigKill));
+
+        await Poll.UntilAsync(
+            async () => (await ReplicaAsync(http, "enginecode-0")) is var r && r.GetProperty("pid").ValueKind == JsonValueKind.Number && r.GetProperty("pid").GetInt32() != pid,
+            Timeout,
+            "a new enginecode-0 process");
+        await WaitHealthyAsync(http, "enginecode-0", url);
+        var after = await ReplicaAsync(http, "enginecode-0");
+        Assert.Equal(137, after.GetProperty("lastExitCode").GetInt32());
+        Assert.True(after.GetProperty("restarts").GetInt32() > before.GetProperty("restarts").GetInt32());
+    }
+
+    private static async Task WaitHealthyAsync(HttpClient control, string id, string url)
+    {
+        using var engine = new HttpClient();
+        await Poll.UntilAsync(
+            async () =>
+            {
+                var replica = await ReplicaAsync(control, id);
+                if (replica.GetProperty("state").GetString() != "running" || !replica.GetProperty("healthy").ValueKind.Equals(JsonValueKind.True))
+                {
+                    return false;
+                }
+
+                using var health = await engine.GetAsync(url + "/health");
+                return health.StatusCode == HttpStatusCode.OK;
+            },
+            Timeout,
+            $"{id} healthy on {url}");
+    }
+
+    private static async Task<JsonElement> ReplicaAsync(HttpClient control, string id)
+    {
+        var json = await control.GetStringAsync($"/resources/{id}");
+        using var document = JsonDocument.Parse(Encoding.UTF8.GetBytes(json));
+        return document.RootElement[0].GetProperty("replicas")[0].Clone();
+    }
+}

@@ -57,6 +57,13 @@ internal sealed class Orchestrator : BackgroundService
         }
 
         console.RegisterSources(model.Topology.Replicas.Select(r => r.Id).Append(MuxLoggerProvider.Source));
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            foreach (var supervisor in _supervisors.Values)
+            {
+                supervisor.BeginShutdown();
+            }
+        });
     }
 
     public Topology Topology => _model.Topology;

@@ -166,10 +166,17 @@ internal sealed class ReplicaSupervisor
         }
     }
 
+    /// <summary>
+    /// The AppHost is going down: from now on an exit is never restarted. Called as soon as the stop begins,
+    /// since Ctrl+C in a terminal reaches every process of the group at once and children may exit before
+    /// their turn to be stopped comes.
+    /// </summary>
+    public void BeginShutdown() => _lifetime.Cancel();
+
     /// <summary>The AppHost is going down: no more restarts, and the process is stopped.</summary>
     public async Task ShutdownAsync()
     {
-        await _lifetime.CancelAsync().ConfigureAwait(false);
+        BeginShutdown();
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
     }
 

@@ -13,7 +13,7 @@ namespace Platform.AppHost.Orchestration;
 /// <summary>
 /// Runs the topology: starts each resource once everything it waits for is healthy, prints the one
 /// <c>Platform ready</c> line when every replica is healthy, and on shutdown stops resources in reverse
-/// dependency order (services, then engines, then Redis), each gracefully, leaving no process behind.
+/// dependency order (a service before the engines and Redis it uses), each gracefully, leaving no process behind.
 /// </summary>
 internal sealed class Orchestrator : BackgroundService
 {
@@ -97,7 +97,7 @@ internal sealed class Orchestrator : BackgroundService
         foreach (var resource in topology.Resources)
         {
             var urls = topology.ReplicasOf(resource).SelectMany(r => r.Endpoints).Select(e => e.Url).ToList();
-            line.Append(' ').Append(resource.Name).Append('=').Append(urls.Count == 0 ? "(no endpoint)" : string.Join(',', urls));
+            line.Append(' ').Append(resource.Name).Append('=').Append(urls.Count == 0 ? "(process)" : string.Join(',', urls));
         }
 
         return line.ToString();

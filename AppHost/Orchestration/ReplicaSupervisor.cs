@@ -249,14 +249,16 @@ internal sealed class ReplicaSupervisor
             }
 
             await process.CleanUpAfterExitAsync().ConfigureAwait(false);
-            var ranFor = _time.GetUtcNow() - startedAt;
-            Log.ReplicaCrashed(_logger, _plan.Id, process.Pid, exitCode, (long)ranFor.TotalMilliseconds);
             if (!_desiredRunning || _lifetime.IsCancellationRequested)
             {
+                // Shutting down (a terminal's Ctrl+C reaches the children too): an exit now is no crash.
+                Log.ReplicaStopped(_logger, _plan.Id, process.Pid, exitCode);
                 SetState(ReplicaState.Stopped, healthy: null);
                 return;
             }
 
+            var ranFor = _time.GetUtcNow() - startedAt;
+            Log.ReplicaCrashed(_logger, _plan.Id, process.Pid, exitCode, (long)ranFor.TotalMilliseconds);
             ScheduleRestart(ranFor);
         }
         finally

@@ -45,7 +45,8 @@ public sealed class OrchestratorTests
     [Fact]
     public async Task Run_Garnet_AnswersPingAndRunsLua()
     {
-        await using var platform = await InProcessPlatform.StartAsync(b => b.AddRedis("redis"), ReadyTimeout, "--redis", "garnet");
+        // On a fresh machine this includes 'dotnet tool restore' fetching the tool from the package registry.
+        await using var platform = await InProcessPlatform.StartAsync(b => b.AddRedis("redis"), TimeSpan.FromSeconds(180), "--redis", "garnet");
 
         Assert.Contains("Redis: using garnet-server", platform.Output, StringComparison.Ordinal);
         await using var redis = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{RedisPort(platform)}");

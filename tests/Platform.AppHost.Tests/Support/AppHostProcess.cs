@@ -52,15 +52,30 @@ internal sealed class AppHostProcess : IAsyncDisposable
         }
     }
 
-    public static AppHostProcess Start(params string[] args)
+    /// <summary>Where setsid(1) is: it starts the AppHost as the leader of its own process group, as a terminal does.</summary>
+    public const string SetSid = "/usr/bin/setsid";
+
+    public static AppHostProcess Start(params string[] args) => Start(ownProcessGroup: false, args);
+
+    /// <summary>
+    /// With <paramref name="ownProcessGroup"/> the AppHost leads a new process group (through setsid, which
+    /// execs it: the pid stays the AppHost's), so a signal to the group reaches it and every child at once,
+    /// as Ctrl+C in a terminal does.
+    /// </summary>
+    public static AppHostProcess Start(bool ownProcessGroup, params string[] args)
     {
-        var info = new ProcessStartInfo(DotnetHost.Resolve())
+        var info = new ProcessStartInfo(ownProcessGroup ? SetSid : DotnetHost.Resolve())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (ownProcessGroup)
+        {
+            info.ArgumentList.Add(DotnetHost.Resolve());
+        }
+
         info.ArgumentList.Add(typeof(PlatformApplication).Assembly.Location);
         info.ArgumentList.Add("--dynamic-ports");
         foreach (var arg in args)
@@ -90,8 +105,11 @@ internal sealed class AppHostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends a signal to the AppHost process only (as a supervisor or the test would, not to its group).</summary>
+    /// <summary>Sends a signal to the AppHost process only (as a supervisor would, not to its group).</summary>
     public void Signal(int signal) => Assert.True(ProcessTree.Signal(_process.Id, signal), $"signal {signal} not delivered");
+
+    /// <summary>Sends a signal to the AppHost's whole process group (it must lead one: see <see cref="Start(bool, string[])"/>).</summary>
+    public void SignalGroup(int signal) => Assert.True(ProcessTree.Signal(-_process.Id, signal), $"signal {signal} not delivered to the group");
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {

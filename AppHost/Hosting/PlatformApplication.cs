@@ -25,14 +25,16 @@ internal sealed class PlatformApplication
 
     private readonly PlatformModel? _model;
     private readonly IReadOnlyList<string> _errors;
+    private readonly int _errorExitCode;
     private readonly bool _help;
     private readonly TextWriter _output;
     private readonly TaskCompletionSource<Orchestrator> _orchestrator = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal PlatformApplication(PlatformModel? model, IReadOnlyList<string> errors, bool help, TextWriter output)
+    internal PlatformApplication(PlatformModel? model, IReadOnlyList<string> errors, bool help, TextWriter output, int errorExitCode = ExitCannotStart)
     {
         _model = model;
         _errors = errors;
+        _errorExitCode = errorExitCode;
         _help = help;
         _output = output;
     }
@@ -62,14 +64,13 @@ internal sealed class PlatformApplication
 
         if (_model is null)
         {
-            var invalidOptions = _errors.Count > 0 && _errors.Any(e => e.Contains("AppHost:", StringComparison.Ordinal) || e.StartsWith("unknown option", StringComparison.Ordinal) || e.StartsWith("option ", StringComparison.Ordinal));
             await Console.Error.WriteLineAsync("apphost: cannot start the platform:").ConfigureAwait(false);
             foreach (var error in _errors)
             {
                 await Console.Error.WriteLineAsync("  - " + error).ConfigureAwait(false);
             }
 
-            return invalidOptions ? ExitInvalidOptions : ExitCannotStart;
+            return _errorExitCode;
         }
 
         var console = new ConsoleMux(_output, ReferenceEquals(_output, Console.Out) && ConsoleMux.ShouldColor());

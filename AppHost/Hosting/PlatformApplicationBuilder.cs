@@ -89,7 +89,7 @@ internal sealed class PlatformApplicationBuilder
         var errors = new List<string>(LoadResult.Errors);
         if (!LoadResult.IsValid || LoadResult.Help)
         {
-            return new PlatformApplication(null, errors, LoadResult.Help, Output);
+            return new PlatformApplication(null, errors, LoadResult.Help, Output, PlatformApplication.ExitInvalidOptions);
         }
 
         errors.AddRange(FleetCatalog.Validate(_resources.OfType<EnginePoolResource>()));

@@ -54,4 +54,7 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Information, "Waiting for {Dependencies} before starting {Resource}")]
     public static partial void WaitingForDependencies(ILogger logger, string resource, string dependencies);
+
+    [LoggerMessage(18, LogLevel.Critical, "The platform could not be started")]
+    public static partial void StartFailed(ILogger logger, Exception exception);
 }

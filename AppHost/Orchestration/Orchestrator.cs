@@ -105,10 +105,24 @@ internal sealed class Orchestrator : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            await StartEverythingAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            Log.StartFailed(_logger, ex);
+            Environment.ExitCode = PlatformApplication.ExitCannotStart;
+            _lifetime.StopApplication();
+        }
+    }
+
+    private async Task StartEverythingAsync(CancellationToken stoppingToken)
+    {
         var clock = Stopwatch.StartNew();
         if (!await PrepareRedisAsync(stoppingToken).ConfigureAwait(false))
         {
-            Environment.ExitCode = 1;
+            Environment.ExitCode = PlatformApplication.ExitCannotStart;
             _lifetime.StopApplication();
             return;
         }

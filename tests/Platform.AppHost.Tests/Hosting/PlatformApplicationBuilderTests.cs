@@ -64,6 +64,20 @@ public sealed class PlatformApplicationBuilderTests
     }
 
     [Fact]
+    public async Task Build_FixedPortTaken_RunExitsWithCode1()
+    {
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var builder = TestTopology.Builder("--control-port", "0");
+        builder.AddRedis("redis", port: ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port);
+
+        var app = builder.Build();
+
+        Assert.Single(app.Errors);
+        Assert.Equal(PlatformApplication.ExitCannotStart, await app.RunAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public void Build_PlatformTopology_DecidesEveryReplica()
     {
         var builder = TestTopology.Platform("--dynamic-ports");

@@ -21,12 +21,12 @@ internal static class EngineSimStreamsBenchmark
         var maxTokens = args.Int("max-tokens", 256);
         var maxNumSeqs = args.Int("max-num-seqs", streams);
         var speedup = args.Double("sim-speedup", 1.0);
-        var dll = args.String("engine-dll") ?? EngineProcess.DefaultDllPath;
+        var dll = args.String("engine-dll");
         var blocks = Math.Max(4096, streams * ((maxTokens + 64) / 16 + 2));
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(10));
 
-        await using var engine = await EngineProcess.StartAsync(
-            dll,
+        await using var engine = await BenchProcess.StartEngineAsync(
+            "enginesim",
             [
                 "--model", Model,
                 "--max-num-seqs", maxNumSeqs.ToString(CultureInfo.InvariantCulture),
@@ -34,7 +34,8 @@ internal static class EngineSimStreamsBenchmark
                 "--max-num-batched-tokens", "65536",
                 "--sim-speedup", speedup.ToString(CultureInfo.InvariantCulture),
             ],
-            cts.Token);
+            cts.Token,
+            dll);
 
         using var handler = new SocketsHttpHandler
         {

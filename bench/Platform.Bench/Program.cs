@@ -4,6 +4,8 @@ using Platform.Bench;
 return args.FirstOrDefault() switch
 {
     "enginesim-streams" => await EngineSimStreamsBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-overhead" => await GatewayBenchmarks.OverheadAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-routing" => await GatewayBenchmarks.RoutingAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -20,6 +22,13 @@ static int Usage()
               --sim-speedup X      engine speed-up factor (default 1: calibrated 8B-on-one-GPU timings)
               --engine-dll PATH    EngineSim build to run (default: the one built with this tool)
               --out FILE           also write the report (markdown) to FILE
+          gateway-overhead    the same streaming workload direct to EngineSim and through the gateway, alternating:
+                              added TTFT at 64 streams, TTFT p99 and throughput ratios at 1,000 streams,
+                              gateway CPU per relayed token and memory per open stream
+              --concurrency N        small phase (default 64)
+              --large-concurrency N  large phase (default 1000)
+          gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
+              --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
         """);
     return 2;
 }

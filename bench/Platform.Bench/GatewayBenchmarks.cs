@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+
+namespace Platform.Bench;
+
+/// <summary>
+/// Side-by-side gateway benchmarks: the same streaming workload direct to EngineSim and through the gateway in one
+/// run (requests alternate between the two paths so both see the same engine load), and health-aware routing
+/// against round-robin with one engine slowed down.
+/// </summary>
+internal static class GatewayBenchmarks
+{
+    private const string Model = "llama-3.1-8b-instruct";
+    private const string Prompt = "Write a short story about a lighthouse keeper and the sea.";
+
+    public static async Task<int> OverheadAsync(BenchArgs args)
+    {
+        var small = args.Int("concurrency", 64);
+        var large = args.Int("large-concurrency", 1000);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        var ct = cts.Token;
+
+        await using var redis = await BenchProcess.StartRedisAsync(ct);
+        await using var engine = await BenchProcess.StartEngineAsync(
+            "enginesim",
+            ["--model", Model, "--max-num-seqs", "2048", "--num-gpu-blocks-override", "200000", "--max-num-batched-tokens", "65536"],
+            ct);
+        await using var gateway = await GatewayProcess.StartAsync(
+            "gateway", redis, [new BenchPool("enginegeneral", Model, "general", [engine])], new Dictionary<string, string>(), ct);
+        using var http = NewClient();
+
+        // Warm both paths (JIT, connections, classifier fallback, first scrape).
+        for (var i = 0; i < 20; i++)
+        {
+            await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, 8, ct);
+            await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 8, ct);
+        }
+
+        var report = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"## Gateway overhead: direct to EngineSim vs through the gateway ({Environment.ProcessorCount} cores)")
+            .AppendLine()
+            .AppendLine("Requests alternate between the two paths on every worker, so both see the same engine load.")
+            .AppendLine();
+
+        var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, ct);
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, 64 tokens each")
+            .AppendLine()
+            .AppendLine("| figure | direct | gateway | difference |")
+            .AppendLine("| --- | --- | --- | --- |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| requests ok / errors | {a.Direct.Ok} / {a.Direct.Errors} | {a.Gateway.Ok} / {a.Gateway.Errors} | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p50 | {a.Direct.Ttft(0.50):F2} ms | {a.Gateway.Ttft(0.50):F2} ms | +{a.Gateway.Ttft(0.50) - a.Direct.Ttft(0.50):F2} ms |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p99 | {a.Direct.Ttft(0.99):F2} ms | {a.Gateway.Ttft(0.99):F2} ms | +{a.Gateway.Ttft(0.99) - a.Direct.Ttft(0.99):F2} ms |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {a.Direct.DecodeRate():F1} | {a.Gateway.DecodeRate():F1} | ratio {a.Gateway.DecodeRate() / a.Direct.DecodeRate():F3} |")
+            .AppendLine();
+
+        GC.Collect();
+        var idleRss = gateway.ResidentBytes();
+        var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, ct);
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, 128 tokens each")
+            .AppendLine()
+            .AppendLine("| figure | direct | gateway | ratio |")
+            .AppendLine("| --- | --- | --- | --- |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| requests ok / errors | {b.Direct.Ok} / {b.Direct.Errors} | {b.Gateway.Ok} / {b.Gateway.Errors} | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p50 | {b.Direct.Ttft(0.50):F1} ms | {b.Gateway.Ttft(0.50):F1} ms | {b.Gateway.Ttft(0.50) / b.Direct.Ttft(0.50):F3} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p99 | {b.Direct.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99) / b.Direct.Ttft(0.99):F3} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {b.Direct.DecodeRate():F1} | {b.Gateway.DecodeRate():F1} | {b.Gateway.DecodeRate() / b.Direct.DecodeRate():F3} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway CPU per relayed token | | {b.GatewayCpu.TotalMicroseconds / Math.Max(1, b.Gateway.Tokens):F1} µs | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream | | {(b.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, b.PeakGatewayOpen):F1} KiB ({b.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {b.GatewayPeakRss / 1048576.0:F0} MiB) | |");
+
+        Console.WriteLine(report);
+        await WriteOutAsync(args, report);
+        return a.Direct.Errors + a.Gateway.Errors + b.Direct.Errors + b.Gateway.Errors == 0 ? 0 : 1;
+    }
+
+    public static async Task<int> RoutingAsync(BenchArgs args)
+    {
+        var concurrency = args.Int("concurrency", 32);
+        var requests = args.Int("requests", 12);
+        var slowdown = args.Double("slowdown", 4);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        var ct = cts.Token;
+
+        await using var redis = await BenchProcess.StartRedisAsync(ct);
+        var engines = new List<BenchProcess>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                engines.Add(await BenchProcess.StartEngineAsync($"engine{i}", ["--model", Model, "--sim-seed", (100 + i).ToString(CultureInfo.InvariantCulture)], ct));
+            }
+
+            using var http = NewClient();
+            using (var slow = await http.PostAsJsonAsync(new Uri(engines[0].BaseUri, "admin/faults"), new { slowdown }, ct))
+            {
+                slow.EnsureSuccessStatusCode();
+            }
+
+            var pool = new BenchPool("enginegeneral", Model, "general", engines);
+            var report = new StringBuilder()
+                .AppendLine(CultureInfo.InvariantCulture, $"## Health-aware routing vs round-robin: 3 engines, one slowed {slowdown}x ({Environment.ProcessorCount} cores)")
+                .AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers x {requests} streamed requests of 64 tokens, each gateway in turn.")
+                .AppendLine()
+                .AppendLine("| policy | ok / errors | TTFT p50 | TTFT p99 | stream duration p99 |")
+                .AppendLine("| --- | --- | --- | --- | --- |");
+
+            var results = new Dictionary<string, PathStats>();
+            foreach (var policy in new[] { "round-robin", "power-of-two-choices" })
+            {
+                await using var gateway = await GatewayProcess.StartAsync(
+                    "gateway-" + policy, redis, [pool], new Dictionary<string, string> { ["Gateway__Routing__Policy"] = policy }, ct);
+                for (var i = 0; i < 12; i++)
+                {
+                    await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 8, ct);
+                }
+
+                var stats = new PathStats();
+                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+                {
+                    for (var r = 0; r < requests; r++)
+                    {
+                        stats.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
+                    }
+                }));
+                results[policy] = stats;
+                report.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {policy} | {stats.Ok} / {stats.Errors} | {stats.Ttft(0.5):F1} ms | {stats.Ttft(0.99):F1} ms | {stats.Duration(0.99):F0} ms |");
+            }
+
+            var ratio = results["power-of-two-choices"].Ttft(0.99) / results["round-robin"].Ttft(0.99);
+            report.AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"TTFT p99 health-aware / round-robin: **{ratio:F3}** (target <= 0.5)");
+            Console.WriteLine(report);
+            await WriteOutAsync(args, report);
+            return results.Values.Sum(s => s.Errors) == 0 ? 0 : 1;
+        }
+        finally
+        {
+            foreach (var engine in engines)
+            {
+                await engine.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<PhaseResult> RunAlternatingAsync(
+        HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, CancellationToken ct)
+    {
+        var direct = new PathStats();
+        var viaGateway = new PathStats();
+        var open = 0;
+        var peakOpen = 0;
+        var peakRss = gateway.ResidentBytes();
+        var done = false;
+        var sampler = Task.Run(async () =>
+        {
+            while (!Volatile.Read(ref done))
+            {
+                peakRss = Math.Max(peakRss, gateway.ResidentBytes());
+                await Task.Delay(100, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        var cpuBefore = gateway.CpuTime();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
+        {
+            for (var r = 0; r < requestsPerWorker; r++)
+            {
+                if ((worker + r) % 2 == 0)
+                {
+                    direct.Add(await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, maxTokens, ct));
+                }
+                else
+                {
+                    var now = Interlocked.Increment(ref open);
+                    InterlockedMax(ref peakOpen, now);
+                    viaGateway.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, maxTokens, ct));
+                    Interlocked.Decrement(ref open);
+                }
+            }
+        }));
+        var cpu = gateway.CpuTime() - cpuBefore;
+        Volatile.Write(ref done, true);
+        await sampler;
+        return new PhaseResult(direct, viaGateway, cpu, peakRss, peakOpen);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
+    private static HttpClient NewClient() => new(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = int.MaxValue,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(30),
+    })
+    { Timeout = Timeout.InfiniteTimeSpan };
+
+    private static async Task WriteOutAsync(BenchArgs args, StringBuilder report)
+    {
+        if (args.String("out") is { } path)
+        {
+            await File.AppendAllTextAsync(path, report.ToString() + Environment.NewLine, CancellationToken.None);
+        }
+    }
+
+    private sealed record PhaseResult(PathStats Direct, PathStats Gateway, TimeSpan GatewayCpu, long GatewayPeakRss, int PeakGatewayOpen);
+
+    /// <summary>Results of one path, thread-safe.</summary>
+    private sealed class PathStats
+    {
+        private readonly Lock _lock = new();
+        private readonly List<double> _ttft = [];
+        private readonly List<double> _duration = [];
+        private readonly List<double> _rates = [];
+
+        public int Ok { get; private set; }
+
+        public int Errors { get; private set; }
+
+        public long Tokens { get; private set; }
+
+        public void Add(StreamResult result)
+        {
+            lock (_lock)
+            {
+                if (!result.Ok)
+                {
+                    Errors++;
+                    return;
+                }
+
+                Ok++;
+                Tokens += result.Tokens;
+                _ttft.Add(result.TtftMs);
+                _duration.Add(result.DurationMs);
+                if (result.DurationMs > result.TtftMs)
+                {
+                    _rates.Add((result.Tokens - 1) / ((result.DurationMs - result.TtftMs) / 1000.0));
+                }
+            }
+        }
+
+        public double Ttft(double p)
+        {
+            lock (_lock)
+            {
+                return StreamClient.Percentile(_ttft, p);
+            }
+        }
+
+        public double Duration(double p)
+        {
+            lock (_lock)
+            {
+                return StreamClient.Percentile(_duration, p);
+            }
+        }
+
+        public double DecodeRate()
+        {
+            lock (_lock)
+            {
+                return _rates.Count == 0 ? double.NaN : _rates.Average();
+            }
+        }
+    }
+}

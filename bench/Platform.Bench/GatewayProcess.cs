@@ -1,0 +1,66 @@
+using System.Globalization;
+
+namespace Platform.Bench;
+
+/// <summary>One pool of engines as the gateway's catalog lists it.</summary>
+internal sealed record BenchPool(string Name, string Model, string Affinity, IReadOnlyList<BenchProcess> Engines, int MaxModelLen = 32768);
+
+/// <summary>
+/// Starts the gateway as its own process with exactly the configuration the AppHost gives it (the Fleet catalog,
+/// ConnectionStrings__redis, Kestrel endpoints), plus benchmark-specific settings.
+/// </summary>
+internal static class GatewayProcess
+{
+    public const string ApiKey = "sk-bench-0123456789";
+
+    public static Task<BenchProcess> StartAsync(
+        string name,
+        BenchProcess redis,
+        IReadOnlyList<BenchPool> pools,
+        IDictionary<string, string> settings,
+        CancellationToken ct)
+    {
+        var http = BenchProcess.FreePort();
+        var grpc = BenchProcess.FreePort();
+        var env = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Kestrel__Endpoints__http__Url"] = $"http://127.0.0.1:{http}",
+            ["Kestrel__Endpoints__grpc__Url"] = $"http://127.0.0.1:{grpc}",
+            ["ConnectionStrings__redis"] = $"{redis.BaseUri.Host}:{redis.BaseUri.Port}",
+            ["Gateway__DevelopmentKey"] = ApiKey,
+            ["OTEL_SERVICE_NAME"] = name,
+        };
+
+        var models = pools.Select(p => p.Model).Distinct().ToList();
+        for (var i = 0; i < models.Count; i++)
+        {
+            env[$"Fleet__Models__{i}__Name"] = models[i];
+        }
+
+        for (var j = 0; j < pools.Count; j++)
+        {
+            var pool = pools[j];
+            var prefix = $"Fleet__Pools__{j}__";
+            env[prefix + "Name"] = pool.Name;
+            env[prefix + "Model"] = pool.Model;
+            env[prefix + "TaskAffinity"] = pool.Affinity;
+            env[prefix + "MaxModelLen"] = pool.MaxModelLen.ToString(CultureInfo.InvariantCulture);
+            env[prefix + "Replicas"] = pool.Engines.Count.ToString(CultureInfo.InvariantCulture);
+            for (var k = 0; k < pool.Engines.Count; k++)
+            {
+                env[$"{prefix}Engines__{k}__Id"] = $"{pool.Name}-{k}";
+                env[$"{prefix}Engines__{k}__Url"] = pool.Engines[k].BaseUri.ToString().TrimEnd('/');
+            }
+        }
+
+        foreach (var (key, value) in settings)
+        {
+            env[key] = value;
+        }
+
+        return BenchProcess.StartAsync(name, "dotnet", [BenchProcess.BuildOutput("GatewayOutput")], env,
+            new Uri($"http://127.0.0.1:{http}"), "/health", ct);
+    }
+}

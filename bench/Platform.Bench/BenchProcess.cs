@@ -27,6 +27,10 @@ internal sealed class BenchProcess : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
+    public int? ExitCodeOrNull => _process.HasExited ? _process.ExitCode : null;
+
     /// <summary>The build output of a project built with this tool (embedded at build time).</summary>
     public static string BuildOutput(string key) =>
         typeof(BenchProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().First(a => a.Key == key).Value!;
@@ -50,9 +54,9 @@ internal sealed class BenchProcess : IAsyncDisposable
     }
 
     /// <summary>Starts redis-server on a free port (no persistence) and waits until it accepts connections.</summary>
-    public static async Task<BenchProcess> StartRedisAsync(CancellationToken ct)
+    public static async Task<BenchProcess> StartRedisAsync(CancellationToken ct, int? fixedPort = null)
     {
-        var port = FreePort();
+        var port = fixedPort ?? FreePort();
         var dir = Directory.CreateTempSubdirectory("platform-bench-redis-").FullName;
         var redis = await StartAsync("redis", "redis-server",
             ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],

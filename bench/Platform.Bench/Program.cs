@@ -6,6 +6,8 @@ return args.FirstOrDefault() switch
     "enginesim-streams" => await EngineSimStreamsBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-overhead" => await GatewayBenchmarks.OverheadAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-routing" => await GatewayBenchmarks.RoutingAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -29,6 +31,12 @@ static int Usage()
               --large-concurrency N  large phase (default 1000)
           gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
               --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
+          gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
+                              explicit error events, silently truncated (must be 0)
+              --concurrency N  --max-tokens N (default 200, 200)
+          gateway-redis-outage  2 gateways on one Redis under load; Redis stopped, then restarted on the
+                              same port: failures per phase and time until both gateways are back on Redis
+              --concurrency N  --outage-seconds N (default 64, 30)
         """);
     return 2;
 }

@@ -1,0 +1,20 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Platform.Gateway.Classification;
+
+/// <summary>The call to the Classifier service (section Gateway:Classifier).</summary>
+internal sealed class ClassifierOptions
+{
+    public const string SectionName = "Gateway:Classifier";
+
+    /// <summary>The Classifier's gRPC address; empty: configuration services:classifier:grpc:0; absent: every request is general.</summary>
+    public string? Address { get; set; }
+
+    /// <summary>Deadline of one Classify call; past it the request is general.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:05")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>After a failed call, requests skip the classifier (as general) for this long, so an outage costs no latency.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan SkipAfterFailure { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Platform.Fleet.State;
+
+namespace Platform.Gateway.Health;
+
+/// <summary>Where the gateway's local entries come from.</summary>
+internal enum HealthSource
+{
+    /// <summary>The HealthScorer's WatchFleet stream.</summary>
+    HealthScorer,
+
+    /// <summary>The gateway's own scraper.</summary>
+    Scraper,
+}
+
+/// <summary>
+/// Local entries (HealthScorer stream or own scraper), fresh for <see cref="HealthOptions.StaleAfter"/>; beyond that
+/// the fleet state's entry. Writers replace whole immutable entries, so readers never lock.
+/// </summary>
+internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider) : IEngineHealthView
+{
+    private readonly ConcurrentDictionary<string, EngineHealthEntry> _entries = new(StringComparer.Ordinal);
+    private readonly TimeSpan _staleAfter = options.Value.StaleAfter;
+    private long _lastScorerSnapshotTicks = long.MinValue;
+
+    /// <summary>True while the HealthScorer stream delivered a snapshot recently: the scraper then stands by.</summary>
+    public bool HealthScorerLive(TimeSpan staleAfter)
+    {
+        var last = Interlocked.Read(ref _lastScorerSnapshotTicks);
+        return last != long.MinValue && timeProvider.GetUtcNow().UtcTicks - last <= staleAfter.Ticks;
+    }
+
+    public EngineHealthEntry? Get(string engineId)
+    {
+        if (_entries.TryGetValue(engineId, out var entry) && timeProvider.GetUtcNow() - entry.ObservedAt <= _staleAfter)
+        {
+            return entry;
+        }
+
+        return fleetState.GetHealth(engineId);
+    }
+
+    /// <summary>The local entry, fresh or not (the scraper's hysteresis starts from it).</summary>
+    public EngineHealthEntry? GetLocal(string engineId) => _entries.TryGetValue(engineId, out var e) ? e : null;
+
+    public void Update(EngineHealthEntry entry, HealthSource source)
+    {
+        _entries[entry.EngineId] = entry;
+        if (source == HealthSource.HealthScorer)
+        {
+            Interlocked.Exchange(ref _lastScorerSnapshotTicks, timeProvider.GetUtcNow().UtcTicks);
+        }
+    }
+}

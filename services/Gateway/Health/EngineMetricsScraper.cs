@@ -1,0 +1,152 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Platform.Fleet.Catalog;
+using Platform.Fleet.State;
+
+namespace Platform.Gateway.Health;
+
+/// <summary>
+/// The gateway's own health source while the HealthScorer stream is not live: every engine's /metrics each interval
+/// (all engines at once, each with a timeout), turned into an entry with a score, the pressure state (hysteresis)
+/// and reachability. Pressure and reachability changes are published through the fleet state so replicas agree.
+/// </summary>
+internal sealed partial class EngineMetricsScraper(
+    IFleetCatalog catalog,
+    IFleetState fleetState,
+    EngineHealthView view,
+    IHttpClientFactory httpClientFactory,
+    IOptions<HealthOptions> options,
+    TimeProvider timeProvider,
+    ILogger<EngineMetricsScraper> logger) : BackgroundService
+{
+    private readonly HealthOptions _options = options.Value;
+    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(_options.ScrapeInterval, timeProvider);
+        do
+        {
+            if (!view.HealthScorerLive(_options.HealthScorerStaleAfter))
+            {
+                await ScrapeAllAsync(stoppingToken).ConfigureAwait(false);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    /// <summary>One round over every engine of the catalog; returns the entries it produced.</summary>
+    public async Task<IReadOnlyList<EngineHealthEntry>> ScrapeAllAsync(CancellationToken cancellationToken)
+    {
+        var engines = catalog.Engines;
+        var tasks = new Task<(EngineMetrics? Metrics, string? Error)>[engines.Count];
+        for (var i = 0; i < engines.Count; i++)
+        {
+            tasks[i] = ScrapeAsync(engines[i], cancellationToken);
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        var entries = new List<EngineHealthEntry>(engines.Count);
+        List<EngineHealthEntry>? changed = null;
+        for (var i = 0; i < engines.Count; i++)
+        {
+            var (entry, didChange) = Apply(engines[i], tasks[i].Result.Metrics, tasks[i].Result.Error);
+            entries.Add(entry);
+            if (didChange)
+            {
+                (changed ??= []).Add(entry);
+            }
+        }
+
+        if (changed is not null)
+        {
+            try
+            {
+                await fleetState.PublishHealthAsync(changed, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogPublishFailed(logger, ex);
+            }
+        }
+
+        return entries;
+    }
+
+    private (EngineHealthEntry Entry, bool Changed) Apply(EngineInfo engine, EngineMetrics? metrics, string? error)
+    {
+        var now = timeProvider.GetUtcNow();
+        var previous = view.GetLocal(engine.Id);
+        EngineHealthEntry entry;
+        if (metrics is { } m)
+        {
+            _failures[engine.Id] = 0;
+            var pressure = PressureHysteresis.Next(
+                previous?.Pressure ?? PressureState.Normal, m.KvCacheUsage, _options.PressureOpenThreshold, _options.PressureCloseThreshold);
+            entry = new EngineHealthEntry(
+                engine.Id, PressureHysteresis.Score(m.KvCacheUsage, m.Waiting), pressure, true,
+                double.IsNaN(m.KvCacheUsage) ? 0 : m.KvCacheUsage, m.Running, m.Waiting, double.NaN, now);
+        }
+        else
+        {
+            var failures = _failures.GetValueOrDefault(engine.Id) + 1;
+            _failures[engine.Id] = failures;
+            var reachable = failures < _options.UnreachableAfterFailures && previous is { Reachable: true };
+            entry = (previous ?? new EngineHealthEntry(engine.Id, 0, PressureState.Normal, false, 0, 0, 0, double.NaN, now)) with
+            {
+                Reachable = reachable,
+                Score = reachable ? previous!.Score : 0,
+                ObservedAt = now,
+            };
+            if (!reachable && previous is { Reachable: true })
+            {
+                LogUnreachable(logger, engine.Id, failures, error ?? "unknown");
+            }
+        }
+
+        if (previous is not null && previous.Pressure != entry.Pressure)
+        {
+            LogPressureChanged(logger, engine.Id, previous.Pressure, entry.Pressure, entry.KvCacheUsage);
+        }
+
+        view.Update(entry, HealthSource.Scraper);
+        var changed = previous is null || previous.Pressure != entry.Pressure || previous.Reachable != entry.Reachable;
+        return (entry, changed);
+    }
+
+    private async Task<(EngineMetrics? Metrics, string? Error)> ScrapeAsync(EngineInfo engine, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.ScrapeTimeout, timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            var client = httpClientFactory.CreateClient(Extensions.StreamingHttpClientName);
+            using var response = await client.GetAsync(new Uri(engine.BaseUri, "metrics"), HttpCompletionOption.ResponseContentRead, linked.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return (null, $"HTTP {(int)response.StatusCode}");
+            }
+
+            var body = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
+            return (EngineMetricsReader.Read(body), null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, "timeout");
+        }
+        catch (HttpRequestException ex)
+        {
+            return (null, ex.HttpRequestError.ToString());
+        }
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Engine {EngineId} unreachable after {Failures} failed scrapes ({Error})")]
+    private static partial void LogUnreachable(ILogger logger, string engineId, int failures, string error);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Engine {EngineId} pressure {From} -> {To} (KV cache usage {KvCacheUsage:F3})")]
+    private static partial void LogPressureChanged(ILogger logger, string engineId, PressureState from, PressureState to, double kvCacheUsage);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Publishing engine health to the fleet state failed")]
+    private static partial void LogPublishFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics.Metrics;
+using Platform.Fleet.State;
+
+namespace Platform.Gateway.Pipeline;
+
+/// <summary>
+/// The engine side's instruments on the "Platform.Gateway" meter: routing decisions, retries, continuations,
+/// fallbacks, upstream failures and time to first token, breaker transitions, retry-budget rejections.
+/// </summary>
+internal sealed class EngineSideMetrics
+{
+    public const string MeterName = "Platform.Gateway";
+
+    private static readonly double[] TtftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0];
+
+    private readonly Counter<long> _routingDecisions;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _continuations;
+    private readonly Counter<long> _fallbacks;
+    private readonly Counter<long> _upstreamFailures;
+    private readonly Counter<long> _breakerTransitions;
+    private readonly Counter<long> _retryBudgetExhausted;
+    private readonly Histogram<double> _upstreamTtft;
+
+    public EngineSideMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _routingDecisions = meter.CreateCounter<long>("platform.gateway.routing.decisions", "{decision}", "Engine choices by pool and reason.");
+        _retries = meter.CreateCounter<long>("platform.gateway.retries", "{retry}", "Attempts retried on another engine before the first token, by error.");
+        _continuations = meter.CreateCounter<long>("platform.gateway.continuations", "{continuation}", "Streams continued on another engine after the first token, by error and outcome.");
+        _fallbacks = meter.CreateCounter<long>("platform.gateway.fallbacks", "{request}", "Requests served by a fallback model's pool, by model and reason.");
+        _upstreamFailures = meter.CreateCounter<long>("platform.gateway.upstream.failures", "{attempt}", "Engine calls that failed, by pool and error.");
+        _breakerTransitions = meter.CreateCounter<long>("platform.gateway.breaker.transitions", "{transition}", "Failure-breaker transitions seen by this replica, by engine and state.");
+        _retryBudgetExhausted = meter.CreateCounter<long>("platform.gateway.retry_budget.exhausted", "{request}", "Retries refused because the retry budget was spent.");
+        _upstreamTtft = meter.CreateHistogram(
+            "platform.gateway.upstream.time_to_first_token", "s", "Time from sending an attempt to an engine to its first stream event, by pool.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = TtftBuckets });
+    }
+
+    public void Routed(RouteDecision route) =>
+        _routingDecisions.Add(1, new("pool", route.Pool), new("reason", route.Reason), new("fallback", route.Fallback));
+
+    public void Fallback(string model, string reason) => _fallbacks.Add(1, new("model", model), new("reason", reason));
+
+    public void Retried(string error) => _retries.Add(1, new KeyValuePair<string, object?>("error", error));
+
+    public void Continued(string error, bool success) => _continuations.Add(1, new("error", error), new("outcome", success ? "continued" : "failed"));
+
+    public void UpstreamFailed(string pool, string error) => _upstreamFailures.Add(1, new("pool", pool), new("error", error));
+
+    public void BreakerTransition(string engineId, BreakerState from, BreakerState to) =>
+        _breakerTransitions.Add(1, new("engine", engineId), new("from", StateName(from)), new("to", StateName(to)));
+
+    public void RetryBudgetExhausted() => _retryBudgetExhausted.Add(1);
+
+    public void UpstreamFirstToken(string pool, TimeSpan elapsed) => _upstreamTtft.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("pool", pool));
+
+    private static string StateName(BreakerState state) => state switch
+    {
+        BreakerState.Closed => "closed",
+        BreakerState.Open => "open",
+        _ => "half_open",
+    };
+}

@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Platform.Gateway.Routing;
+
+/// <summary>Engine selection (section Gateway:Routing).</summary>
+internal sealed class RoutingOptions
+{
+    public const string SectionName = "Gateway:Routing";
+
+    /// <summary>"power-of-two-choices" (default), "least-loaded" or "round-robin" (the benchmark baseline).</summary>
+    [Required]
+    public string Policy { get; set; } = PowerOfTwoChoicesPolicy.PolicyName;
+
+    /// <summary>Send requests with the same leading prompt to the same engine (its prefix cache), within the load bound.</summary>
+    public bool PrefixAffinity { get; set; } = true;
+
+    /// <summary>How many leading characters of the system prompt and of the first user message (or the prompt) are hashed.</summary>
+    [Range(16, 65536)]
+    public int PrefixChars { get; set; } = 256;
+
+    /// <summary>The affine engine is skipped when its load exceeds the least loaded engine's times this factor plus the slack.</summary>
+    [Range(1.0, 100.0)]
+    public double BoundedLoadFactor { get; set; } = 1.5;
+
+    /// <summary>Absolute slack of the load bound, in requests.</summary>
+    [Range(0, 10000)]
+    public int BoundedLoadSlack { get; set; } = 4;
+
+    /// <summary>Seed of the policies' random draws (tests, benchmarks); null: unseeded.</summary>
+    public int? Seed { get; set; }
+}
+
+/// <summary>The policy must be one of the registered names.</summary>
+internal sealed class RoutingOptionsValidator(IEnumerable<IEngineSelectionPolicy> policies) : Microsoft.Extensions.Options.IValidateOptions<RoutingOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, RoutingOptions options)
+    {
+        var names = policies.Select(p => p.Name).ToArray();
+        return names.Contains(options.Policy, StringComparer.OrdinalIgnoreCase)
+            ? Microsoft.Extensions.Options.ValidateOptionsResult.Success
+            : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(
+                $"{RoutingOptions.SectionName}:Policy '{options.Policy}' is unknown; use one of: {string.Join(", ", names)}.");
+    }
+}

@@ -1,1 +1,21 @@
-return 0;
+using Platform.Gateway.Api;
+using Platform.Gateway.Grpc;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddGrpcServiceDefaults();
+builder.AddFleetCatalog();
+builder.AddGatewayFrontEnd();
+
+var app = builder.Build();
+
+app.UseOpenAiErrors();
+app.MapDefaultEndpoints();
+app.MapOpenAiApi();
+app.MapGrpcService<InferenceService>();
+app.MapGrpcDefaultEndpoints();
+
+app.Run();
+
+public partial class Program;

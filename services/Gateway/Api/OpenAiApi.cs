@@ -1,0 +1,395 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Platform.Fleet.Catalog;
+using Platform.Gateway.Auth;
+using Platform.Gateway.Limits;
+using Platform.Gateway.Pipeline;
+using Platform.Gateway.Telemetry;
+
+namespace Platform.Gateway.Api;
+
+/// <summary>
+/// The OpenAI-compatible HTTP API, as vLLM serves it: <c>POST /v1/chat/completions</c>, <c>POST /v1/completions</c>,
+/// <c>GET /v1/models</c>. Every request is authenticated, read within the body limit, parsed, validated and admitted
+/// by the key's limits before the pipeline sees it; errors use OpenAI's error body.
+/// </summary>
+internal static partial class OpenAiApi
+{
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+
+    public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder endpoints)
+    {
+        var v1 = endpoints.MapGroup("/v1");
+        v1.MapPost("/chat/completions", (HttpContext context) => GenerateAsync(context, GenerationApi.ChatCompletions));
+        v1.MapPost("/completions", (HttpContext context) => GenerateAsync(context, GenerationApi.Completions));
+        v1.MapGet("/models", ListModelsAsync);
+        return endpoints;
+    }
+
+    /// <summary>Writes <paramref name="error"/> as OpenAI's error body with its status (and Retry-After).</summary>
+    public static async Task WriteErrorAsync(HttpResponse response, GatewayError error)
+    {
+        if (response.HasStarted)
+        {
+            return;
+        }
+
+        response.StatusCode = error.Status;
+        response.ContentType = "application/json";
+        if (error.RetryAfter is { } retryAfter)
+        {
+            response.Headers.RetryAfter = ((long)Math.Ceiling(Math.Max(retryAfter.TotalSeconds, 1))).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        using (var json = new Utf8JsonWriter(response.BodyWriter))
+        {
+            OpenAiJson.WriteError(json, error);
+        }
+
+        await response.BodyWriter.FlushAsync(CancellationToken.None);
+    }
+
+    /// <summary>The key of a request, or null (401): exactly one "Authorization: Bearer &lt;key&gt;".</summary>
+    public static ApiKey? Authenticate(HttpRequest request, ApiKeyStore keys) =>
+        BearerToken.TryRead(request.Headers.Authorization, out var token) ? keys.Find(token) : null;
+
+    private static async Task ListModelsAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var key = Authenticate(context.Request, services.GetRequiredService<ApiKeyStore>());
+        if (key is null)
+        {
+            await WriteErrorAsync(context.Response, GatewayErrors.InvalidApiKey);
+            return;
+        }
+
+        var catalog = services.GetRequiredService<IFleetCatalog>();
+        var created = services.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeSeconds();
+        context.Response.ContentType = "application/json";
+        using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            json.WriteStartObject();
+            json.WriteString("object", "list");
+            json.WriteStartArray("data");
+            foreach (var model in catalog.Models)
+            {
+                if (!key.MayUse(model.Name))
+                {
+                    continue;
+                }
+
+                json.WriteStartObject();
+                json.WriteString("id", model.Name);
+                json.WriteString("object", "model");
+                json.WriteNumber("created", created);
+                json.WriteString("owned_by", "vllm");
+                json.WriteString("root", model.Name);
+                json.WriteNull("parent");
+                json.WriteNumber("max_model_len", model.MaxModelLen);
+                json.WriteStartArray("permission");
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+
+    private static async Task GenerateAsync(HttpContext context, GenerationApi api)
+    {
+        var services = context.RequestServices;
+        var key = Authenticate(context.Request, services.GetRequiredService<ApiKeyStore>());
+        if (key is null)
+        {
+            await WriteErrorAsync(context.Response, GatewayErrors.InvalidApiKey);
+            return;
+        }
+
+        if (!IsJson(context.Request.ContentType))
+        {
+            await WriteErrorAsync(context.Response, GatewayErrors.UnsupportedMediaType);
+            return;
+        }
+
+        var options = services.GetRequiredService<IOptions<GatewayHttpOptions>>().Value;
+        var (body, readError) = await ReadBodyAsync(context, options.MaxRequestBodyBytes);
+        if (readError is not null)
+        {
+            await WriteErrorAsync(context.Response, readError);
+            return;
+        }
+
+        GenerationRequest? request;
+        GatewayError? error;
+        try
+        {
+            var json = RequestValidator.Parse(body.AsSpan(0, body.Length), out error);
+            request = json is null
+                ? null
+                : RequestValidator.Validate(api, json, key, services.GetRequiredService<IFleetCatalog>(), "http", out error);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(body.Array);
+        }
+
+        if (request is null)
+        {
+            await WriteErrorAsync(context.Response, error!);
+            return;
+        }
+
+        var limits = services.GetRequiredService<KeyRateLimiter>();
+        var limited = await limits.AdmitAsync(key, context.RequestAborted);
+        if (limited is not null)
+        {
+            await WriteErrorAsync(context.Response, limited);
+            return;
+        }
+
+        var stream = request.Body["stream"] is { } s && s.GetValueKind() == JsonValueKind.True;
+        var relay = new GenerationRelay(context, request, key, services, stream);
+        await relay.RunAsync();
+    }
+
+    private static bool IsJson(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+        && (media.Charset.Length == 0 || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Reads the whole body into a pooled buffer, stopping as soon as it exceeds the limit.</summary>
+    private static async Task<(PooledBody Body, GatewayError? Error)> ReadBodyAsync(HttpContext context, int limit)
+    {
+        if (context.Request.ContentLength > limit)
+        {
+            return (default, GatewayErrors.BodyTooLarge);
+        }
+
+        var reader = context.Request.BodyReader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(context.RequestAborted);
+                var buffer = result.Buffer;
+                if (buffer.Length > limit)
+                {
+                    reader.AdvanceTo(buffer.End);
+                    return (default, GatewayErrors.BodyTooLarge);
+                }
+
+                if (result.IsCompleted)
+                {
+                    var length = (int)buffer.Length;
+                    var array = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+                    buffer.CopyTo(array);
+                    reader.AdvanceTo(buffer.End);
+                    return (new PooledBody(array, length), null);
+                }
+
+                reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (BadHttpRequestException e)
+        {
+            return (default, e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? GatewayErrors.BodyTooLarge
+                : e.StatusCode == StatusCodes.Status408RequestTimeout
+                    ? GatewayErrors.RequestTimeout
+                    : GatewayErrors.Invalid("The request body could not be read.", null, "bad_request"));
+        }
+    }
+
+    private readonly record struct PooledBody(byte[] Array, int Length)
+    {
+        public ArraySegment<byte> AsSegment() => new(Array, 0, Length);
+
+        public ReadOnlySpan<byte> AsSpan(int start, int length) => Array.AsSpan(start, length);
+    }
+
+    /// <summary>
+    /// Relays one generation to the HTTP client: SSE events as they arrive (flushed one by one) or one aggregated
+    /// body. Headers (pool, engine, fallback) are set at routing and sent with the first byte; a failure before any
+    /// content is an error status, after content an explicit error event without [DONE].
+    /// </summary>
+    private sealed class GenerationRelay(HttpContext context, GenerationRequest request, ApiKey key, IServiceProvider services, bool stream)
+    {
+        private readonly HttpResponse _response = context.Response;
+        private readonly PipeWriter _writer = context.Response.BodyWriter;
+        private readonly long _created = services.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeSeconds();
+        private Utf8JsonWriter? _json;
+        private string _model = request.Model;
+        private bool _started;
+
+        public async Task RunAsync()
+        {
+            var pipeline = services.GetRequiredService<IGenerationPipeline>();
+            var telemetry = services.GetRequiredService<GatewayTelemetry>();
+            var time = services.GetRequiredService<TimeProvider>();
+            var cancellation = context.RequestAborted;
+            using var scope = telemetry.Start(request.Api, request.Model, "http", time);
+            var choices = stream ? null : new ChoiceAggregate[request.Choices];
+            try
+            {
+                await foreach (var ev in pipeline.RunAsync(request, cancellation).WithCancellation(cancellation))
+                {
+                    switch (ev)
+                    {
+                        case RoutedEvent routed:
+                            scope.Routed(routed.Route);
+                            _model = routed.Route.ServedModel;
+                            SetRouteHeaders(routed.Route);
+                            break;
+
+                        case ContentEvent content:
+                            scope.Content();
+                            if (stream)
+                            {
+                                await StartStreamAsync();
+                                OpenAiJson.WriteContentChunk(BeginEvent(), request.Api, request.Id, _created, _model, content);
+                                EndEvent();
+                                await _writer.FlushAsync(cancellation);
+                            }
+                            else if ((uint)content.ChoiceIndex < (uint)choices!.Length)
+                            {
+                                (choices[content.ChoiceIndex] ??= new ChoiceAggregate()).Add(content);
+                            }
+
+                            break;
+
+                        case CompletedEvent completed:
+                            scope.Completed(completed, request.Id, StatusCodes.Status200OK);
+                            _model = completed.Route.ServedModel;
+                            await CompleteAsync(completed, choices, cancellation);
+                            await services.GetRequiredService<KeyRateLimiter>().ChargeAsync(key, completed.Usage);
+                            return;
+
+                        case FailedEvent failed:
+                            scope.Failed(failed.Error.Status, failed.Error.Code ?? failed.Error.Type);
+                            if (_started)
+                            {
+                                OpenAiJson.WriteError(BeginEvent(), failed.Error);
+                                EndEvent();
+                                await _writer.FlushAsync(cancellation);
+                            }
+                            else
+                            {
+                                await WriteErrorAsync(_response, failed.Error);
+                            }
+
+                            return;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                // The client went away: the pipeline has cancelled the engine request; nothing to answer.
+            }
+            finally
+            {
+                _json?.Dispose();
+            }
+        }
+
+        private void SetRouteHeaders(RouteDecision route)
+        {
+            if (_response.HasStarted)
+            {
+                return;
+            }
+
+            var headers = _response.Headers;
+            headers["x-platform-pool"] = route.Pool;
+            headers["x-platform-engine"] = route.Engine.Id;
+            if (route.Fallback)
+            {
+                headers["x-platform-fallback"] = "true";
+            }
+        }
+
+        private async ValueTask StartStreamAsync()
+        {
+            if (_started)
+            {
+                return;
+            }
+
+            _started = true;
+            _response.StatusCode = StatusCodes.Status200OK;
+            _response.ContentType = "text/event-stream; charset=utf-8";
+            _response.Headers.CacheControl = "no-cache";
+            _response.Headers["X-Accel-Buffering"] = "no";
+            if (request.Api == GenerationApi.ChatCompletions)
+            {
+                for (var i = 0; i < request.Choices; i++)
+                {
+                    OpenAiJson.WriteChatRoleChunk(BeginEvent(), request.Id, _created, _model, i);
+                    EndEvent();
+                }
+            }
+
+            await _writer.FlushAsync(context.RequestAborted);
+        }
+
+        private async Task CompleteAsync(CompletedEvent completed, ChoiceAggregate[]? choices, CancellationToken cancellation)
+        {
+            if (stream)
+            {
+                await StartStreamAsync();
+                if (request.ClientWantsUsage)
+                {
+                    OpenAiJson.WriteUsageChunk(BeginEvent(), request.Api, request.Id, _created, _model, completed.Usage);
+                    EndEvent();
+                }
+
+                _writer.Write(Done);
+                await _writer.FlushAsync(cancellation);
+                return;
+            }
+
+            for (var i = 0; i < choices!.Length; i++)
+            {
+                choices[i] ??= new ChoiceAggregate();
+            }
+
+            _response.StatusCode = StatusCodes.Status200OK;
+            _response.ContentType = "application/json";
+            using (var json = new Utf8JsonWriter(_writer))
+            {
+                OpenAiJson.WriteResponse(json, request.Api, request.Id, _created, _model, choices!, completed.Usage);
+            }
+
+            await _writer.FlushAsync(cancellation);
+        }
+
+        /// <summary>Starts an SSE event ("data: ") and returns the reused JSON writer for its payload.</summary>
+        private Utf8JsonWriter BeginEvent()
+        {
+            _writer.Write(DataPrefix);
+            if (_json is null)
+            {
+                _json = new Utf8JsonWriter(_writer);
+            }
+            else
+            {
+                _json.Reset(_writer);
+            }
+
+            return _json;
+        }
+
+        private void EndEvent()
+        {
+            _json!.Flush();
+            _writer.Write(EventEnd);
+        }
+    }
+}

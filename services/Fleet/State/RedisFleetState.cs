@@ -96,24 +96,23 @@ internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDispo
         }
 
         var failure = outcome == EngineOutcome.Failure;
+        var current = _breakers.TryGetValue(engineId, out var entry) ? entry.Record : BreakerRecord.Initial;
+        if (!current.IsClosed)
+        {
+            // Outcomes of requests that were in flight when the breaker opened change nothing (the scripts agree).
+            return ValueTask.FromResult(entry!.Snapshot(Now()));
+        }
+
         if (_database is not { } database || !_available)
         {
             return ValueTask.FromResult(LocalOutcome(engineId, failure, reason));
         }
 
-        if (!failure)
+        if (!failure && current.ConsecutiveFailures == 0)
         {
-            var current = _breakers.TryGetValue(engineId, out var entry) ? entry.Record : BreakerRecord.Initial;
-            if (!current.IsClosed || current.ConsecutiveFailures == 0)
-            {
-                // Nothing to reset that this replica knows of: count the attempt in the background.
-                if (current.IsClosed)
-                {
-                    _successes.Writer.TryWrite(engineId);
-                }
-
-                return ValueTask.FromResult(GetBreaker(engineId));
-            }
+            // Nothing to reset that this replica knows of: count the attempt in the background.
+            _successes.Writer.TryWrite(engineId);
+            return ValueTask.FromResult(GetBreaker(engineId));
         }
 
         return RemoteOutcomeAsync(database, engineId, failure, reason, cancellationToken);

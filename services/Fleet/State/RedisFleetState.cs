@@ -22,6 +22,8 @@ internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDispo
 {
     private const int SuccessBatch = 64;
 
+    private static readonly Func<string, BreakerSnapshot> ClosedSnapshot = BreakerSnapshot.Closed;
+
     private readonly FleetStateOptions _options;
     private readonly FleetRedisConnection _connection;
     private readonly TimeProvider _time;
@@ -38,6 +40,7 @@ internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDispo
     private readonly ConcurrentDictionary<string, HealthRecord> _health = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _localLeases = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, EngineKeys> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, BreakerSnapshot> _closed = new(StringComparer.Ordinal);
     private readonly Channel<string> _successes;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
@@ -81,7 +84,7 @@ internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDispo
     public string Origin => _origin;
 
     public BreakerSnapshot GetBreaker(string engineId) =>
-        _breakers.TryGetValue(engineId, out var entry) ? entry.Snapshot(Now()) : BreakerSnapshot.Closed(engineId);
+        _breakers.TryGetValue(engineId, out var entry) ? entry.Snapshot(Now()) : _closed.GetOrAdd(engineId, ClosedSnapshot);
 
     public bool IsDraining(string engineId) => _drains.TryGetValue(engineId, out var drain) && drain.Draining;
 

@@ -190,3 +190,64 @@ public sealed class BreakerTests : IAsyncLifetime
         while (snapshot.State == BreakerState.Closed);
     }
 }
+
+/// <summary>The same window rules through the Lua scripts and through the local mirror (no Redis).</summary>
+public sealed class BreakerWindowTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private RedisServer _redis = null!;
+
+    public async ValueTask InitializeAsync() => _redis = await RedisServer.StartAsync();
+
+    public async ValueTask DisposeAsync() => await _redis.DisposeAsync();
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RecordOutcomeAsync_PreviousBucketWeighted_OpensExactlyAtTheRatio(bool withRedis)
+    {
+        await using var replica = await FleetReplica.StartAsync(withRedis ? _redis : null, _time);
+        var state = replica.State;
+        for (var i = 0; i < 9; i++)
+        {
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default);
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Success, null, default);
+        }
+
+        // Next 30 s bucket, half-way: the previous 9 failures / 18 attempts weigh 4.5 / 9.
+        _time.Advance(TimeSpan.FromSeconds(45));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(BreakerState.Closed, (await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default)).State);
+            Assert.Equal(BreakerState.Closed, (await state.RecordOutcomeAsync("e1", EngineOutcome.Success, null, default)).State);
+        }
+
+        // 9 + 11 = 20 weighted attempts, 4.5 + 6 = 10.5 failures: ratio 0.525.
+        var opened = await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default);
+
+        Assert.Equal(BreakerState.Open, opened.State);
+        Assert.Equal(withRedis, state.RedisAvailable);
+    }
+
+    [Fact]
+    public async Task RecordOutcomeAsync_OldBucketsOutsideTheWindow_Forgotten()
+    {
+        await using var replica = await FleetReplica.StartAsync(_redis, _time);
+        var state = replica.State;
+        for (var i = 0; i < 9; i++)
+        {
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default);
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Success, null, default);
+        }
+
+        // Two buckets later the 18 attempts are gone; kept, 27 attempts with 14 failures would open it.
+        _time.Advance(TimeSpan.FromSeconds(60));
+        for (var i = 0; i < 4; i++)
+        {
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default);
+            await state.RecordOutcomeAsync("e1", EngineOutcome.Success, null, default);
+        }
+
+        Assert.Equal(BreakerState.Closed, (await state.RecordOutcomeAsync("e1", EngineOutcome.Failure, "5xx", default)).State);
+    }
+}

@@ -9,7 +9,7 @@ namespace Platform.Fleet.Redis;
 /// (Aspire's <c>host:port[,password=...]</c>). It never blocks start-up on an unreachable server and fails commands
 /// fast while disconnected (no backlog), so callers fall back to local state at once; it reconnects on its own.
 /// </summary>
-internal sealed partial class FleetRedisConnection : IAsyncDisposable
+internal sealed partial class FleetRedisConnection : IAsyncDisposable, IDisposable
 {
     public const string ConnectionStringName = "redis";
 
@@ -81,6 +81,12 @@ internal sealed partial class FleetRedisConnection : IAsyncDisposable
             await multiplexer.DisposeAsync().ConfigureAwait(false);
         }
 
+        _connectLock.Dispose();
+    }
+
+    public void Dispose()
+    {
+        _multiplexer?.Dispose();
         _connectLock.Dispose();
     }
 

@@ -18,7 +18,7 @@ namespace Platform.Fleet.State;
 /// down, the same rules (<see cref="BreakerRules"/>) run locally and the reconcile loop pushes them back when Redis
 /// returns. Successes are recorded in the background (bounded queue) so the hot path never waits on Redis for them.
 /// </summary>
-internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDisposable
+internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDisposable, IDisposable
 {
     private const int SuccessBatch = 64;
 
@@ -322,7 +322,16 @@ internal sealed class RedisFleetState : IFleetState, IHostedService, IAsyncDispo
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
-        _stopping.Dispose();
+    }
+
+    /// <summary>For containers disposed synchronously: stops the loops without waiting on Redis.</summary>
+    public void Dispose()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            _stopping.Cancel();
+            _successes.Writer.TryComplete();
+        }
     }
 
     /// <summary>Pushes local changes Redis lacks, then reloads the whole fleet (also runs periodically).</summary>

@@ -31,11 +31,12 @@ internal sealed class RoutingOptions
 }
 
 /// <summary>The policy must be one of the registered names.</summary>
-internal sealed class RoutingOptionsValidator(IEnumerable<IEngineSelectionPolicy> policies) : Microsoft.Extensions.Options.IValidateOptions<RoutingOptions>
+/// <remarks>The policies are resolved when validating, not when constructing: a policy may depend on these options.</remarks>
+internal sealed class RoutingOptionsValidator(IServiceProvider services) : Microsoft.Extensions.Options.IValidateOptions<RoutingOptions>
 {
     public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, RoutingOptions options)
     {
-        var names = policies.Select(p => p.Name).ToArray();
+        var names = ((IEnumerable<IEngineSelectionPolicy>?)services.GetService(typeof(IEnumerable<IEngineSelectionPolicy>)) ?? []).Select(p => p.Name).ToArray();
         return names.Contains(options.Policy, StringComparer.OrdinalIgnoreCase)
             ? Microsoft.Extensions.Options.ValidateOptionsResult.Success
             : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(

@@ -182,7 +182,8 @@ internal sealed class InferenceService(
             body["user"] = request.User;
         }
 
-        return body;
+        // Re-read as JSON so the validator sees exactly what an HTTP client would have sent.
+        return (JsonObject)JsonNode.Parse(body.ToJsonString())!;
     }
 
     private static void MarkFallback(RouteDecision route, ServerCallContext context)

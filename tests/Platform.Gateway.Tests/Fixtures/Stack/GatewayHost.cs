@@ -122,8 +122,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         configure?.Invoke(configuration);
         var host = await StartAsync(configuration, s =>
         {
-            s.AddSingleton<Pipeline.IGenerationPipeline>(pipeline);
-            s.AddSingleton<Fleet.Limits.IRateLimiter>(limiter);
+            s.AddSingleton<global::Platform.Gateway.Pipeline.IGenerationPipeline>(pipeline);
+            s.AddSingleton<global::Platform.Fleet.Limits.IRateLimiter>(limiter);
         });
         return (host, pipeline, limiter);
     }

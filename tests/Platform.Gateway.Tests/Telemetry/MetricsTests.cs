@@ -82,6 +82,11 @@ public sealed partial class MetricsTests
                 ? name
                 : types.Keys.FirstOrDefault(f => types[f] == "histogram" && (name == f + "_bucket" || name == f + "_sum" || name == f + "_count"));
             Assert.True(family is not null, $"sample without TYPE: {line}");
+            if (types[family] is not ("histogram" or "summary"))
+            {
+                Assert.False(family.EndsWith("_count", StringComparison.Ordinal) || family.EndsWith("_sum", StringComparison.Ordinal) || family.EndsWith("_bucket", StringComparison.Ordinal), $"reserved suffix on a {types[family]}: {line}");
+            }
+
             if (types[family] == "counter")
             {
                 Assert.True(family.EndsWith("_total", StringComparison.Ordinal), $"counter without _total: {line}");

@@ -6,7 +6,10 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddGrpcServiceDefaults();
 builder.AddFleetCatalog();
+builder.AddFleetState();
+builder.AddFleetRateLimiter();
 builder.AddGatewayFrontEnd();
+builder.AddGatewayEngineSide();
 
 var app = builder.Build();
 

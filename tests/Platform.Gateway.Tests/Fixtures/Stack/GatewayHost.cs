@@ -90,7 +90,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.AddServiceDefaults();
         builder.AddGrpcServiceDefaults();
         builder.AddFleetCatalog();
+        builder.AddFleetState();
+        builder.AddFleetRateLimiter();
         builder.AddGatewayFrontEnd();
+        builder.AddGatewayEngineSide();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();

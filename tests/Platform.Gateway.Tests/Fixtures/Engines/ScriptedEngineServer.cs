@@ -1,8 +1,10 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -21,11 +23,11 @@ internal sealed class ScriptedEngineServer : IAsyncDisposable
 
     public Uri BaseUri { get; }
 
-    public static async Task<ScriptedEngineServer> StartAsync(RequestDelegate handler)
+    public static async Task<ScriptedEngineServer> StartAsync(RequestDelegate handler, bool http2 = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = http2 ? HttpProtocols.Http2 : HttpProtocols.Http1));
         var app = builder.Build();
         app.Run(handler);
         await app.StartAsync(TestContext.Current.CancellationToken);

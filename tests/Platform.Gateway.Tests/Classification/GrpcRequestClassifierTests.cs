@@ -1,0 +1,99 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Platform.Classifier.V1;
+using Platform.Gateway.Classification;
+using Platform.Gateway.Pipeline;
+using Platform.Gateway.Tests.Fixtures.Engines;
+
+namespace Platform.Gateway.Tests.Classification;
+
+public sealed class GrpcRequestClassifierTests
+{
+    private static readonly ChatTurn[] Messages = [new("user", "Write a function that reverses a list.")];
+
+    private static GrpcRequestClassifier Classifier(string? address, TimeSpan? timeout = null) => new(
+        Options.Create(new ClassifierOptions { Address = address, Timeout = timeout ?? TimeSpan.FromMilliseconds(50), SkipAfterFailure = TimeSpan.FromSeconds(30) }),
+        new ConfigurationBuilder().Build(), TimeProvider.System, NullLogger<GrpcRequestClassifier>.Instance);
+
+    /// <summary>A minimal gRPC Classify endpoint over h2c: one length-prefixed protobuf message, grpc-status in the trailers.</summary>
+    private static Task<ScriptedEngineServer> ClassifierServer(TaskKind kind, Action<ClassifyRequest>? seen = null, TimeSpan? delay = null) =>
+        ScriptedEngineServer.StartAsync(async ctx =>
+        {
+            using var body = new MemoryStream();
+            await ctx.Request.Body.CopyToAsync(body);
+            seen?.Invoke(ClassifyRequest.Parser.ParseFrom(body.ToArray().AsSpan(5)));
+            if (delay is { } d)
+            {
+                await Task.Delay(d, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            var payload = new ClassifyResponse { Kind = kind, Confidence = 0.9 }.ToByteArray();
+            var frame = new byte[5 + payload.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
+            payload.CopyTo(frame, 5);
+            ctx.Response.ContentType = "application/grpc";
+            ctx.Response.AppendTrailer("grpc-status", "0");
+            await ctx.Response.Body.WriteAsync(frame);
+        }, http2: true);
+
+    [Fact]
+    public async Task ClassifyAsync_ServiceAnswersCode_ReturnsCode()
+    {
+        ClassifyRequest? seen = null;
+        await using var server = await ClassifierServer(TaskKind.Code, r => seen = r);
+        using var classifier = Classifier(server.BaseUri.ToString(), TimeSpan.FromSeconds(5));
+
+        var kind = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+
+        Assert.Equal(TaskKind.Code, kind);
+        Assert.Equal("user", Assert.Single(seen!.Messages).Role);
+    }
+
+    [Fact]
+    public async Task ClassifyAsync_NoAddress_GeneralWithoutCall()
+    {
+        using var classifier = Classifier(null);
+
+        Assert.Equal(TaskKind.General, await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task ClassifyAsync_Unreachable_GeneralAndSkippedAfterwards()
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        using var classifier = Classifier($"http://127.0.0.1:{port}");
+        var first = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+        var watch = Stopwatch.StartNew();
+        var second = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+
+        Assert.Equal(TaskKind.General, first);
+        Assert.Equal(TaskKind.General, second);
+        Assert.True(watch.ElapsedMilliseconds < 20, $"skipped call took {watch.ElapsedMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task ClassifyAsync_SlowService_GeneralAtTheDeadline()
+    {
+        await using var server = await ClassifierServer(TaskKind.Code, delay: TimeSpan.FromSeconds(5));
+        using var classifier = Classifier(server.BaseUri.ToString(), TimeSpan.FromMilliseconds(100));
+        var watch = Stopwatch.StartNew();
+
+        var kind = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+
+        Assert.Equal(TaskKind.General, kind);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}");
+    }
+}

@@ -1,0 +1,83 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Platform.Fleet.Catalog;
+using Platform.Fleet.State;
+using Platform.Gateway.Health;
+using Platform.Gateway.Tests.Fixtures.Engines;
+
+namespace Platform.Gateway.Tests.Health;
+
+public sealed class EngineMetricsScraperTests
+{
+    private readonly FakeFleetState _state = new();
+    private volatile string? _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.1\n";
+
+    private async Task<(EngineMetricsScraper Scraper, IEngineHealthView View, IAsyncDisposable Server, IDisposable Host)> StartAsync()
+    {
+        var server = await ScriptedEngineServer.StartAsync(async ctx =>
+        {
+            if (_metrics is { } text)
+            {
+                await ctx.Response.WriteAsync(text);
+            }
+            else
+            {
+                ctx.Response.StatusCode = 503;
+            }
+        });
+        var catalog = new FakeCatalog([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, 1, uri: _ => server.BaseUri)])]);
+        var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?> { ["Gateway:Health:UnreachableAfterFailures"] = "2" });
+        return (host.Services.GetRequiredService<EngineMetricsScraper>(), host.Services.GetRequiredService<IEngineHealthView>(), server, host);
+    }
+
+    [Fact]
+    public async Task ScrapeAll_KvUsageCrossesThresholds_PressureWithHysteresisPublished()
+    {
+        var (scraper, view, server, host) = await StartAsync();
+        await using var _ = server;
+        using var __ = host;
+        var ct = TestContext.Current.CancellationToken;
+
+        await scraper.ScrapeAllAsync(ct);
+        Assert.Equal(PressureState.Normal, view.Get("p-0")!.Pressure);
+
+        _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.95\nvllm:num_requests_waiting{engine=\"0\"} 3\n";
+        await scraper.ScrapeAllAsync(ct);
+        var pressured = view.Get("p-0")!;
+        Assert.Equal(PressureState.UnderPressure, pressured.Pressure);
+        Assert.Equal(3, pressured.Waiting);
+
+        _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.85\n";
+        await scraper.ScrapeAllAsync(ct);
+        Assert.Equal(PressureState.UnderPressure, view.Get("p-0")!.Pressure);
+
+        _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.5\n";
+        await scraper.ScrapeAllAsync(ct);
+        Assert.Equal(PressureState.Normal, view.Get("p-0")!.Pressure);
+
+        Assert.Equal(
+            [PressureState.Normal, PressureState.UnderPressure, PressureState.Normal],
+            _state.Published.Select(e => e.Pressure).ToArray());
+    }
+
+    [Fact]
+    public async Task ScrapeAll_FailedScrapes_UnreachableAfterThreshold()
+    {
+        var (scraper, view, server, host) = await StartAsync();
+        await using var _ = server;
+        using var __ = host;
+        var ct = TestContext.Current.CancellationToken;
+        await scraper.ScrapeAllAsync(ct);
+
+        _metrics = null;
+        await scraper.ScrapeAllAsync(ct);
+        Assert.True(view.Get("p-0")!.Reachable);
+        await scraper.ScrapeAllAsync(ct);
+        Assert.False(view.Get("p-0")!.Reachable);
+        Assert.False(_state.Published.Last().Reachable);
+
+        _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.2\n";
+        await scraper.ScrapeAllAsync(ct);
+        Assert.True(view.Get("p-0")!.Reachable);
+    }
+}

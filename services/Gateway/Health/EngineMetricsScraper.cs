@@ -92,11 +92,13 @@ internal sealed partial class EngineMetricsScraper(
         {
             var failures = _failures.GetValueOrDefault(engine.Id) + 1;
             _failures[engine.Id] = failures;
-            var reachable = failures < _options.UnreachableAfterFailures && previous is { Reachable: true };
-            entry = (previous ?? new EngineHealthEntry(engine.Id, 0, PressureState.Normal, false, 0, 0, 0, double.NaN, now)) with
+            // Unreachable only after the threshold, also for an engine never scraped successfully yet.
+            var reachable = failures < _options.UnreachableAfterFailures && (previous?.Reachable ?? true);
+            var basis = previous ?? new EngineHealthEntry(engine.Id, 0, PressureState.Normal, true, 0, 0, 0, double.NaN, now);
+            entry = basis with
             {
                 Reachable = reachable,
-                Score = reachable ? previous!.Score : 0,
+                Score = reachable ? basis.Score : 0,
                 ObservedAt = now,
             };
             if (!reachable && previous is { Reachable: true })

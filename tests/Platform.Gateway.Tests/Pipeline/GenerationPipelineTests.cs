@@ -170,6 +170,24 @@ public sealed class GenerationPipelineTests
     }
 
     [Fact]
+    public async Task RunAsync_RetryBudgetSpent_FailsFastWith503()
+    {
+        var host = EngineSideHost.Build(Catalog(), _state, s => s.AddSingleton<IUpstreamClient>(_upstream), new Dictionary<string, string?>
+        {
+            ["Gateway:Retries:BudgetRatio"] = "0",
+            ["Gateway:Retries:MinRetriesPerSecond"] = "0",
+        });
+        _upstream.Then(new UpstreamEnd(UpstreamError.ServerError, 500)).Then(Text("never", "stop"), UpstreamEnd.Completed);
+
+        var events = await Collect(host.Services.GetRequiredService<IGenerationPipeline>(), Chat());
+
+        var failed = Assert.IsType<FailedEvent>(events[^1]);
+        Assert.Equal(503, failed.Error.Status);
+        Assert.Equal("retry_budget_exhausted", failed.Error.Code);
+        Assert.Single(_upstream.Calls);
+    }
+
+    [Fact]
     public async Task RunAsync_NoEngine_503WithRetryAfter()
     {
         foreach (var e in Catalog().Engines)

@@ -23,7 +23,17 @@ var code = builder.AddEnginePool("enginecode", model: "llama-3.1-8b-instruct", r
     .WithFallback(fallback)
     .WithMaxModelLen(32768);
 
-// Services (later issues), e.g.:
-// builder.AddProject<Projects.Platform_Gateway>("gateway").WithFleet().WithReference(redis).WaitFor(redis)...
+// Services. The gateway: OpenAI-compatible HTTP API and gRPC Inference, with the development key in Development.
+var apiKey = DevelopmentApiKey.From(builder.Options);
+var gateway = builder.AddProject<Projects.Platform_Gateway>("gateway")
+    .WithHttpEndpoint(port: builder.Options.GatewayHttpPort)
+    .WithGrpcEndpoint(port: builder.Options.GatewayGrpcPort)
+    .WithFleet()
+    .WithReference(redis)
+    .WaitFor(redis).WaitFor(fallback).WaitFor(general).WaitFor(code);
+if (builder.Options.Environment == "Development")
+{
+    gateway.WithEnvironment("Gateway__DevelopmentKey", apiKey).WithReadyLineValue("apikey", apiKey);
+}
 
 builder.Build().Run();

@@ -115,6 +115,21 @@ internal static class ResourceBuilderExtensions
         return builder;
     }
 
+    /// <summary>Shows <c>name=value</c> in the <c>Platform ready</c> line after the resource's URLs.</summary>
+    public static IResourceBuilder<T> WithReadyLineValue<T>(this IResourceBuilder<T> builder, string name, string value)
+        where T : Resource
+    {
+        ResourceNames.ValidateEndpointName(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(value);
+        if (value.Contains(' ', StringComparison.Ordinal) || value.Contains(',', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("A ready-line value holds no spaces or commas.", nameof(value));
+        }
+
+        builder.Resource.ReadyLineValues.Add(new(name, value));
+        return builder;
+    }
+
     /// <summary>Gives a service the engine catalog (<c>Fleet__...</c>) and a reference to every engine pool.</summary>
     public static IResourceBuilder<ProjectResource> WithFleet(this IResourceBuilder<ProjectResource> builder)
     {

@@ -24,6 +24,9 @@ internal abstract class Resource(string name)
     /// <summary>Extra command-line arguments, appended last.</summary>
     public List<string> Arguments { get; } = [];
 
+    /// <summary>Extra name=value tokens the ready line shows after the resource's URLs (e.g. the development API key).</summary>
+    public List<KeyValuePair<string, string>> ReadyLineValues { get; } = [];
+
     /// <summary>Short kind shown by the control API: redis, engine, project, executable.</summary>
     public abstract string Kind { get; }
 

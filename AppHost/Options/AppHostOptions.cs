@@ -49,6 +49,17 @@ internal sealed class AppHostOptions
     [Range(0, 1_000_000_000)]
     public long Seed { get; set; } = 42;
 
+    /// <summary>The gateway's HTTP endpoint (OpenAI API, health, metrics) when ports are fixed.</summary>
+    [Range(1, 65535)]
+    public int GatewayHttpPort { get; set; } = 8080;
+
+    /// <summary>The gateway's gRPC (h2c) endpoint when ports are fixed.</summary>
+    [Range(1, 65535)]
+    public int GatewayGrpcPort { get; set; } = 8081;
+
+    /// <summary>The development API key the gateway accepts; empty: a random sk-dev-... key per run.</summary>
+    public string? ApiKey { get; set; }
+
     /// <summary>auto (redis-server from PATH, else garnet), redis-server, or garnet.</summary>
     [AllowedValues("auto", "redis-server", "garnet", ErrorMessage = "use auto, redis-server or garnet.")]
     public string Redis { get; set; } = "auto";

@@ -98,6 +98,10 @@ internal sealed class Orchestrator : BackgroundService
         {
             var urls = topology.ReplicasOf(resource).SelectMany(r => r.Endpoints).Select(e => e.Url).ToList();
             line.Append(' ').Append(resource.Name).Append('=').Append(urls.Count == 0 ? "(process)" : string.Join(',', urls));
+            foreach (var (name, value) in resource.ReadyLineValues)
+            {
+                line.Append(' ').Append(name).Append('=').Append(value);
+            }
         }
 
         return line.ToString();

@@ -27,7 +27,9 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
     public void Start_DynamicPorts_PrintsOneReadyLineListingEveryResource()
     {
         Assert.Single(AppHost.Lines, l => l.StartsWith("Platform ready", StringComparison.Ordinal));
-        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode"], AppHost.Urls.Keys);
+        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "gateway", "apikey"], AppHost.Urls.Keys);
+        Assert.Equal(2, AppHost.Urls["gateway"].Count);
+        Assert.StartsWith("sk-dev-", AppHost.Urls["apikey"][0], StringComparison.Ordinal);
         foreach (var (pool, (_, replicas)) in Pools)
         {
             Assert.Equal(replicas, AppHost.Urls[pool].Count);
@@ -35,6 +37,34 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
 
         Assert.StartsWith("tcp://127.0.0.1:", AppHost.Urls["redis"][0], StringComparison.Ordinal);
         Assert.Contains("Redis: using redis-server", AppHost.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Gateway_AfterReady_ServesTheOpenAiApiWithTheDevelopmentKey()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var gateway = new Uri(AppHost.Urls["gateway"][0]);
+        using var http = new HttpClient { BaseAddress = gateway };
+
+        using (var anonymous = await http.GetAsync("/v1/models", ct))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        }
+
+        http.DefaultRequestHeaders.Authorization = new("Bearer", AppHost.Urls["apikey"][0]);
+        using var models = JsonDocument.Parse(await http.GetStringAsync("/v1/models", ct));
+        Assert.Equal(
+            ["llama-3.1-8b-instruct", "phi-3-mini-4k-instruct"],
+            models.RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).Order());
+
+        using var chat = await http.PostAsync(
+            "/v1/chat/completions",
+            new StringContent("""{"model":"llama-3.1-8b-instruct","messages":[{"role":"user","content":"hello"}],"max_tokens":4}""", Encoding.UTF8, "application/json"),
+            ct);
+        var body = await chat.Content.ReadAsStringAsync(ct);
+        Assert.True(chat.StatusCode == HttpStatusCode.OK, body);
+        using var completion = JsonDocument.Parse(body);
+        Assert.Equal(4, completion.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
     }
 
     [Fact]

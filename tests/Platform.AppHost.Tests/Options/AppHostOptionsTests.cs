@@ -46,6 +46,36 @@ public sealed class AppHostOptionsTests
     }
 
     [Fact]
+    public void Load_GatewayOptions_DefaultsAndOverrides()
+    {
+        var defaults = Load().Options;
+        Assert.Equal(8080, defaults.GatewayHttpPort);
+        Assert.Equal(8081, defaults.GatewayGrpcPort);
+        Assert.Null(defaults.ApiKey);
+
+        var result = Load("--gateway-http-port", "9080", "--gateway-grpc-port=9081", "--api-key", "sk-dev-mine");
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Equal(9080, result.Options.GatewayHttpPort);
+        Assert.Equal(9081, result.Options.GatewayGrpcPort);
+        Assert.Equal("sk-dev-mine", result.Options.ApiKey);
+
+        var bad = Load("--gateway-http-port", "70000");
+        Assert.False(bad.IsValid);
+        Assert.Contains(bad.Errors, e => e.Contains("GatewayHttpPort", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DevelopmentApiKey_GivenOrRandomPerRun()
+    {
+        Assert.Equal("sk-dev-mine", Platform.AppHost.Hosting.DevelopmentApiKey.From(Load("--api-key", "sk-dev-mine").Options));
+        var first = Platform.AppHost.Hosting.DevelopmentApiKey.From(Load().Options);
+        var second = Platform.AppHost.Hosting.DevelopmentApiKey.From(Load().Options);
+        Assert.StartsWith("sk-dev-", first, StringComparison.Ordinal);
+        Assert.Equal(39, first.Length);
+        Assert.NotEqual(first, second);
+    }
+
+    [Fact]
     public void Load_SeveralBadValues_ReportsEveryOneNamingItsSetting()
     {
         var result = Load("--bogus", "--control-port", "abc", "--engines", "tgi", "--engine-speedup", "-1", "--otlp-endpoint", "collector:4317", "--seed");

@@ -69,6 +69,31 @@ public sealed class PipelineEngineTests
     }
 
     [Fact]
+    public async Task RunAsync_EngineCrashesUnderConcurrentStreams_EveryStreamCompletes()
+    {
+        await using var fleet = await EngineFleet.StartAsync([[], []]);
+        await fleet.Engines[0].SetFaultsAsync(new { crashAfterTokens = 12 });
+        const int Streams = 16;
+
+        var results = await Task.WhenAll(Enumerable.Range(0, Streams).Select(i =>
+            fleet.RunAsync(EngineFleet.Chat(30, $"Stream {i}: tell me about the sea."), TestContext.Current.CancellationToken)));
+
+        var completed = results.Select(r => r[^1]).OfType<CompletedEvent>().ToList();
+        var continued = completed.Count(c => c.Continuations > 0);
+        var retried = completed.Count(c => c.Retries > 0);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{Streams} streams: {completed.Count} completed, {continued} continued after the crash, {retried} retried before their first token");
+        Assert.Equal(Streams, completed.Count);
+
+        // Round-robin sent half the streams to the crashing engine. Whether one was cut mid-way (continued) or lost
+        // its first tokens with the connection reset (retried) depends on what the gateway had read; each one of
+        // them recovered exactly one way or the other.
+        Assert.Equal(Streams / 2, completed.Count(c => c.Continuations > 0 || c.Retries > 0));
+        Assert.All(completed, c => Assert.Equal(30, c.Usage.CompletionTokens));
+        Assert.All(results, r => Assert.Equal(r.Where(e => e is ContinuedEvent).Count(), ((CompletedEvent)r[^1]).Continuations));
+        Assert.Equal(137, await fleet.Engines[0].WaitForExitAsync(Wait));
+    }
+
+    [Fact]
     public async Task RunAsync_EveryEngineCrashesAfterFirstToken_FailedEventAfterContent()
     {
         await using var fleet = await EngineFleet.StartAsync([[], []]);

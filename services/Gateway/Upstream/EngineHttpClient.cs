@@ -64,7 +64,12 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
                         yield break;
                     }
 
-                    timeout.CancelAfter(_options.IdleTimeout);
+                    // Until the first data event the first-token deadline stands (comments and partial lines do
+                    // not move it); after it, any bytes restart the idle timer.
+                    if (state.FirstEventSeen)
+                    {
+                        timeout.CancelAfter(_options.IdleTimeout);
+                    }
                 }
             }
             finally

@@ -133,6 +133,26 @@ public sealed class EngineHttpClientTests
     }
 
     [Fact]
+    public async Task StreamAsync_OnlyCommentsBeforeFirstEvent_FirstTokenTimeout()
+    {
+        await using var server = await ScriptedEngineServer.StartAsync(async ctx =>
+        {
+            while (!ctx.RequestAborted.IsCancellationRequested)
+            {
+                await WriteAsync(ctx.Response, ": ping\n\n");
+                await Task.Delay(50, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        });
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var events = await Collect(Client(firstToken: TimeSpan.FromMilliseconds(300), idle: TimeSpan.FromSeconds(20)), Request(server.BaseUri), TestContext.Current.CancellationToken);
+
+        Assert.Equal(UpstreamError.FirstTokenTimeout, Assert.IsType<UpstreamEnd>(Assert.Single(events)).Error);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"the idle timeout ran instead ({watch.Elapsed})");
+    }
+
+    [Fact]
     public async Task StreamAsync_SilenceAfterFirstEvent_IdleTimeout()
     {
         await using var server = await ScriptedEngineServer.StartAsync(async ctx =>

@@ -22,11 +22,12 @@ internal sealed partial class BreakerProber(
     TimeProvider timeProvider,
     ILogger<BreakerProber> logger) : BackgroundService
 {
-    private readonly BreakerOptions _options = options.Value;
+    // Read when used (see EngineMetricsScraper): start-up validation reports every wrong setting at once.
+    private BreakerOptions Options => options.Value;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(_options.ProbeInterval, timeProvider);
+        using var timer = new PeriodicTimer(Options.ProbeInterval, timeProvider);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             await ProbeHalfOpenAsync(stoppingToken).ConfigureAwait(false);
@@ -68,7 +69,7 @@ internal sealed partial class BreakerProber(
 
     private async Task<(bool Success, string? Detail)> ProbeAsync(EngineInfo engine, CancellationToken cancellationToken)
     {
-        using var timeout = new CancellationTokenSource(_options.ProbeTimeout, timeProvider);
+        using var timeout = new CancellationTokenSource(Options.ProbeTimeout, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var body = JsonSerializer.Serialize(new ProbeRequest(engine.Model, "ping", 1), ProbeJsonContext.Default.ProbeRequest);
         try

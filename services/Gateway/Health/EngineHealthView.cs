@@ -21,7 +21,6 @@ internal enum HealthSource
 internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider) : IEngineHealthView
 {
     private readonly ConcurrentDictionary<string, EngineHealthEntry> _entries = new(StringComparer.Ordinal);
-    private readonly TimeSpan _staleAfter = options.Value.StaleAfter;
     private long _lastScorerSnapshotTicks = long.MinValue;
 
     /// <summary>True while the HealthScorer stream delivered a snapshot recently: the scraper then stands by.</summary>
@@ -33,7 +32,7 @@ internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOp
 
     public EngineHealthEntry? Get(string engineId)
     {
-        if (_entries.TryGetValue(engineId, out var entry) && timeProvider.GetUtcNow() - entry.ObservedAt <= _staleAfter)
+        if (_entries.TryGetValue(engineId, out var entry) && timeProvider.GetUtcNow() - entry.ObservedAt <= options.Value.StaleAfter)
         {
             return entry;
         }

@@ -20,15 +20,17 @@ internal sealed partial class EngineMetricsScraper(
     TimeProvider timeProvider,
     ILogger<EngineMetricsScraper> logger) : BackgroundService
 {
-    private readonly HealthOptions _options = options.Value;
+    // Read when used, not when constructed: hosted services are built before options are validated at start,
+    // and reading here would report this one setting instead of every wrong one.
+    private HealthOptions Options => options.Value;
     private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(_options.ScrapeInterval, timeProvider);
+        using var timer = new PeriodicTimer(Options.ScrapeInterval, timeProvider);
         do
         {
-            if (!view.HealthScorerLive(_options.HealthScorerStaleAfter))
+            if (!view.HealthScorerLive(Options.HealthScorerStaleAfter))
             {
                 await ScrapeAllAsync(stoppingToken).ConfigureAwait(false);
             }
@@ -83,7 +85,7 @@ internal sealed partial class EngineMetricsScraper(
         {
             _failures[engine.Id] = 0;
             var pressure = PressureHysteresis.Next(
-                previous?.Pressure ?? PressureState.Normal, m.KvCacheUsage, _options.PressureOpenThreshold, _options.PressureCloseThreshold);
+                previous?.Pressure ?? PressureState.Normal, m.KvCacheUsage, Options.PressureOpenThreshold, Options.PressureCloseThreshold);
             entry = new EngineHealthEntry(
                 engine.Id, PressureHysteresis.Score(m.KvCacheUsage, m.Waiting), pressure, true,
                 double.IsNaN(m.KvCacheUsage) ? 0 : m.KvCacheUsage, m.Running, m.Waiting, double.NaN, now);
@@ -93,7 +95,7 @@ internal sealed partial class EngineMetricsScraper(
             var failures = _failures.GetValueOrDefault(engine.Id) + 1;
             _failures[engine.Id] = failures;
             // Unreachable only after the threshold, also for an engine never scraped successfully yet.
-            var reachable = failures < _options.UnreachableAfterFailures && (previous?.Reachable ?? true);
+            var reachable = failures < Options.UnreachableAfterFailures && (previous?.Reachable ?? true);
             var basis = previous ?? new EngineHealthEntry(engine.Id, 0, PressureState.Normal, true, 0, 0, 0, double.NaN, now);
             entry = basis with
             {
@@ -119,7 +121,7 @@ internal sealed partial class EngineMetricsScraper(
 
     private async Task<(EngineMetrics? Metrics, string? Error)> ScrapeAsync(EngineInfo engine, CancellationToken cancellationToken)
     {
-        using var timeout = new CancellationTokenSource(_options.ScrapeTimeout, timeProvider);
+        using var timeout = new CancellationTokenSource(Options.ScrapeTimeout, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {

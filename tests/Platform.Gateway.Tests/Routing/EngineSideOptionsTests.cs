@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Platform.Fleet.Catalog;
+using Platform.Gateway.Tests.Fixtures.Engines;
+
+namespace Platform.Gateway.Tests.Routing;
+
+/// <summary>A bad engine-side configuration stops the host at start with messages naming every wrong setting.</summary>
+public sealed class EngineSideOptionsTests
+{
+    private static readonly FakeCatalog Catalog = new([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, 1)])]);
+
+    [Fact]
+    public async Task Start_BadSettings_FailsNamingEverySetting()
+    {
+        using var host = EngineSideHost.Build(Catalog, new FakeFleetState(), settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Routing:Policy"] = "fastest",
+            ["Gateway:Health:PressureOpenThreshold"] = "0.7",
+            ["Gateway:Health:PressureCloseThreshold"] = "0.8",
+            ["Gateway:Retries:MaxAttempts"] = "0",
+            ["Gateway:Retries:BaseDelay"] = "00:00:01",
+            ["Gateway:Retries:MaxDelay"] = "00:00:00.100",
+        });
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        var failures = error is AggregateException a ? a.InnerExceptions : [error];
+        Assert.All(failures, f => Assert.IsType<OptionsValidationException>(f));
+        var message = string.Join("\n", failures.Select(e => e.Message));
+        Assert.Contains("Gateway:Routing:Policy 'fastest'", message, StringComparison.Ordinal);
+        Assert.Contains("PressureCloseThreshold", message, StringComparison.Ordinal);
+        Assert.Contains("MaxAttempts", message, StringComparison.Ordinal);
+        Assert.Contains("BaseDelay", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_Defaults_StartAndStop()
+    {
+        using var host = EngineSideHost.Build(Catalog, new FakeFleetState());
+
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+    }
+}

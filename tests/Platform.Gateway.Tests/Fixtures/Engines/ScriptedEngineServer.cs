@@ -27,6 +27,9 @@ internal sealed class ScriptedEngineServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+
+        // The gateway's appsettings.json is copied next to the tests; its Kestrel endpoints are not ours.
+        builder.Configuration.Sources.Clear();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = http2 ? HttpProtocols.Http2 : HttpProtocols.Http1));
         var app = builder.Build();
         app.Run(handler);

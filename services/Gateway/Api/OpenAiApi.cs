@@ -106,32 +106,46 @@ internal static partial class OpenAiApi
     private static async Task GenerateAsync(HttpContext context, GenerationApi api)
     {
         var services = context.RequestServices;
+        var (request, key, error) = await AdmitAsync(context, api, services);
+        if (error is not null)
+        {
+            services.GetRequiredService<GatewayTelemetry>().Rejected(api, "http", error.Status);
+            await WriteErrorAsync(context.Response, error);
+            return;
+        }
+
+        var stream = request!.Body["stream"] is { } s && s.GetValueKind() == JsonValueKind.True;
+        var relay = new GenerationRelay(context, request, key!, services, stream);
+        await relay.RunAsync();
+    }
+
+    /// <summary>Key, content type, body, validation and limits, in that order; the first failure answers.</summary>
+    private static async Task<(GenerationRequest? Request, ApiKey? Key, GatewayError? Error)> AdmitAsync(
+        HttpContext context, GenerationApi api, IServiceProvider services)
+    {
         var key = Authenticate(context.Request, services.GetRequiredService<ApiKeyStore>());
         if (key is null)
         {
-            await WriteErrorAsync(context.Response, GatewayErrors.InvalidApiKey);
-            return;
+            return (null, null, GatewayErrors.InvalidApiKey);
         }
 
         if (!IsJson(context.Request.ContentType))
         {
-            await WriteErrorAsync(context.Response, GatewayErrors.UnsupportedMediaType);
-            return;
+            return (null, key, GatewayErrors.UnsupportedMediaType);
         }
 
         var options = services.GetRequiredService<IOptions<GatewayHttpOptions>>().Value;
         var (body, readError) = await ReadBodyAsync(context, options.MaxRequestBodyBytes);
         if (readError is not null)
         {
-            await WriteErrorAsync(context.Response, readError);
-            return;
+            return (null, key, readError);
         }
 
         GenerationRequest? request;
         GatewayError? error;
         try
         {
-            var json = RequestValidator.Parse(body.AsSpan(0, body.Length), out error);
+            var json = RequestValidator.Parse(body.Array.AsSpan(0, body.Length), out error);
             request = json is null
                 ? null
                 : RequestValidator.Validate(api, json, key, services.GetRequiredService<IFleetCatalog>(), "http", out error);
@@ -143,21 +157,11 @@ internal static partial class OpenAiApi
 
         if (request is null)
         {
-            await WriteErrorAsync(context.Response, error!);
-            return;
+            return (null, key, error);
         }
 
-        var limits = services.GetRequiredService<KeyRateLimiter>();
-        var limited = await limits.AdmitAsync(key, context.RequestAborted);
-        if (limited is not null)
-        {
-            await WriteErrorAsync(context.Response, limited);
-            return;
-        }
-
-        var stream = request.Body["stream"] is { } s && s.GetValueKind() == JsonValueKind.True;
-        var relay = new GenerationRelay(context, request, key, services, stream);
-        await relay.RunAsync();
+        var limited = await services.GetRequiredService<KeyRateLimiter>().AdmitAsync(key, context.RequestAborted);
+        return (request, key, limited);
     }
 
     private static bool IsJson(string? contentType) =>
@@ -208,12 +212,7 @@ internal static partial class OpenAiApi
         }
     }
 
-    private readonly record struct PooledBody(byte[] Array, int Length)
-    {
-        public ArraySegment<byte> AsSegment() => new(Array, 0, Length);
-
-        public ReadOnlySpan<byte> AsSpan(int start, int length) => Array.AsSpan(start, length);
-    }
+    private readonly record struct PooledBody(byte[] Array, int Length);
 
     /// <summary>
     /// Relays one generation to the HTTP client: SSE events as they arrive (flushed one by one) or one aggregated

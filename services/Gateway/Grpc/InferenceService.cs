@@ -245,6 +245,26 @@ internal sealed class InferenceService(
 
     private async Task<(GenerationRequest Request, ApiKey Key)> AdmitAsync(GenerateRequest request, ServerCallContext context)
     {
+        try
+        {
+            return await AdmitCoreAsync(request, context);
+        }
+        catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
+        {
+            telemetry.Rejected(GenerationApi.ChatCompletions, "grpc", e.StatusCode switch
+            {
+                StatusCode.Unauthenticated => 401,
+                StatusCode.PermissionDenied => 403,
+                StatusCode.NotFound => 404,
+                StatusCode.ResourceExhausted => 429,
+                _ => 400,
+            });
+            throw;
+        }
+    }
+
+    private async Task<(GenerationRequest Request, ApiKey Key)> AdmitCoreAsync(GenerateRequest request, ServerCallContext context)
+    {
         var key = Authenticate(context);
         var generation = RequestValidator.Validate(GenerationApi.ChatCompletions, ToChatBody(request), key, catalog, "grpc", out var error);
         if (generation is null)

@@ -53,6 +53,10 @@ internal sealed class GatewayTelemetry
 
     public static string OperationName(GenerationApi api) => api == GenerationApi.ChatCompletions ? "chat" : "text_completion";
 
+    /// <summary>Counts a request answered with an error before the pipeline ran (auth, validation, limits).</summary>
+    public void Rejected(GenerationApi api, string frontend, int status) =>
+        _requests.Add(1, new("platform.frontend", frontend), new("gen_ai.operation.name", OperationName(api)), new("http.response.status_code", status));
+
     public void RateLimitRejected(string tenant, string limit) =>
         _rateLimitRejections.Add(1, new("tenant", tenant), new("limit", limit));
 

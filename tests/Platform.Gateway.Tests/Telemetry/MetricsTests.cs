@@ -26,6 +26,12 @@ public sealed partial class MetricsTests
             using var r = await limitedClient.PostAsync("/v1/completions", new StringContent($$"""{"model":"{{GatewayHost.Model}}","prompt":"x"}""", Encoding.UTF8, "application/json"), Ct);
         }
 
+        using var anonymous = host.CreateHttpClient(key: null);
+        using (var unauthorized = await anonymous.PostAsync("/v1/completions", new StringContent("{}", Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+        }
+
         var text = await WaitForMetricsAsync(http, "tenant=\"tenant-limited\"");
 
         Assert.Contains("gen_ai_client_operation_duration_seconds_bucket{", text, StringComparison.Ordinal);
@@ -38,6 +44,8 @@ public sealed partial class MetricsTests
         Assert.Matches("gen_ai_operation_name=\"text_completion\"", text);
         Assert.Matches("gen_ai_request_model=\"llama-3.1-8b-instruct\"", text);
         Assert.Matches("platform_gateway_rate_limit_rejections_total\\{[^}]*tenant=\"tenant-limited\"[^}]*\\} [1-9][0-9]*", text);
+        Assert.Matches("platform_gateway_requests_total\\{[^}]*http_response_status_code=\"401\"", text);
+        Assert.Matches("platform_gateway_requests_total\\{[^}]*http_response_status_code=\"429\"", text);
         AssertExpositionParses(text);
     }
 

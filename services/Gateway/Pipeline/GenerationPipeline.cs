@@ -17,7 +17,8 @@ namespace Platform.Gateway.Pipeline;
 /// attempts, jittered back-off, the retry budget; never a 4xx). After it the generation is continued on another
 /// engine of the model (or its fallback) from what was generated so far, and the client's stream goes on unbroken;
 /// when that is impossible the stream ends with a <see cref="FailedEvent"/>, never a silent truncation. Events are
-/// relayed as they arrive. Usage: prompt tokens of the first attempt, completion tokens summed over attempts (each
+/// relayed as they arrive; the <see cref="RoutedEvent"/> comes with the first content and names the engine that
+/// produced it (a generation that fails before any content has none, only its <see cref="FailedEvent"/>). Usage: prompt tokens of the first attempt, completion tokens summed over attempts (each
 /// attempt counts only what it generated).
 /// </summary>
 internal sealed partial class GenerationPipeline(
@@ -60,6 +61,7 @@ internal sealed partial class GenerationPipeline(
         var completionTokens = 0;
         UpstreamEnd? lastFailure = null;
         RouteDecision? previousRoute = null;
+        var routedSent = false;
 
         while (true)
         {
@@ -92,11 +94,7 @@ internal sealed partial class GenerationPipeline(
                 metrics.Fallback(request.Model, route.Reason);
             }
 
-            if (previousRoute is null)
-            {
-                yield return new RoutedEvent(route);
-            }
-            else if (contentSeen)
+            if (previousRoute is not null && contentSeen)
             {
                 metrics.Continued(lastFailure!.Error.ToString(), success: true);
                 LogContinuing(logger, request.Id, previousRoute.Engine.Id, route.Engine.Id, lastFailure.Error, completionTokens);
@@ -144,6 +142,14 @@ internal sealed partial class GenerationPipeline(
                                 continue;
                             }
 
+                            if (!routedSent)
+                            {
+                                // Announced with the first content, so it names the engine that serves (after any
+                                // retries), not the first one tried.
+                                routedSent = true;
+                                yield return new RoutedEvent(route);
+                            }
+
                             generated.Add(index, delta.Text, delta.FinishReason is not null);
                             yield return new ContentEvent(index, delta.Text, delta.LogprobsJson, delta.FinishReason, delta.StopReasonJson);
                             break;
@@ -172,6 +178,11 @@ internal sealed partial class GenerationPipeline(
             {
                 case UpstreamError.None:
                     breakers.Record(route.Engine.Id, EngineOutcome.Success, null);
+                    if (!routedSent)
+                    {
+                        yield return new RoutedEvent(route);
+                    }
+
                     yield return new CompletedEvent(new GenerationUsage(promptTokens ?? 0, completionTokens, cachedTokens), route, retries, continuations);
                     yield break;
                 case UpstreamError.Canceled:

@@ -58,10 +58,12 @@ public sealed class GenerationPipelineTests
 
         var events = await Collect(Pipeline(), Chat());
 
-        Assert.IsType<RoutedEvent>(events[0]);
+        var routed = Assert.IsType<RoutedEvent>(events[0]);
+        Assert.Single(events.OfType<RoutedEvent>());
         Assert.Equal("Hi!", string.Concat(events.OfType<ContentEvent>().Select(e => e.Text)));
         var done = Assert.IsType<CompletedEvent>(events[^1]);
         Assert.Equal(1, done.Retries);
+        Assert.Equal(done.Route.Engine.Id, routed.Route.Engine.Id);
         Assert.Equal(new GenerationUsage(5, 2, 0), done.Usage);
         var calls = _upstream.Calls.ToArray();
         Assert.NotEqual(calls[0].EngineId, calls[1].EngineId);

@@ -14,7 +14,8 @@ namespace Platform.Gateway.Upstream;
 /// <summary>
 /// Calls an engine's <c>/v1/chat/completions</c> or <c>/v1/completions</c> over the ServiceDefaults streaming client
 /// (HTTP/1.1, no total timeout, no drain) and parses its SSE stream from a <see cref="PipeReader"/>, line by line.
-/// The time-to-first-token timeout runs until the first event, then the idle timeout restarts after every batch.
+/// The time-to-first-token timeout runs from the request to the first data event (comments do not count), then the
+/// idle timeout bounds every wait for the next bytes; neither runs while the consumer holds the stream.
 /// </summary>
 internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOptions<UpstreamOptions> options, TimeProvider timeProvider) : IUpstreamClient
 {
@@ -25,6 +26,7 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
     {
         using var timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var started = timeProvider.GetTimestamp();
         timeout.CancelAfter(_options.FirstTokenTimeout);
 
         var (response, failure) = await SendAsync(request, linked.Token, cancellationToken).ConfigureAwait(false);
@@ -51,7 +53,13 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
             {
                 while (true)
                 {
+                    // The timers run only while waiting on the engine: a slow consumer (a slow client) between two
+                    // reads must not be blamed on the engine. The first-token deadline counts from the request.
+                    timeout.CancelAfter(state.FirstEventSeen
+                        ? _options.IdleTimeout
+                        : Max(_options.FirstTokenTimeout - timeProvider.GetElapsedTime(started), TimeSpan.FromTicks(1)));
                     var end = await ReadBatchAsync(reader, state, pending, linked.Token, cancellationToken).ConfigureAwait(false);
+                    timeout.CancelAfter(Timeout.InfiniteTimeSpan);
                     foreach (var e in pending)
                     {
                         yield return e;
@@ -63,13 +71,6 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
                         yield return end;
                         yield break;
                     }
-
-                    // Until the first data event the first-token deadline stands (comments and partial lines do
-                    // not move it); after it, any bytes restart the idle timer.
-                    if (state.FirstEventSeen)
-                    {
-                        timeout.CancelAfter(_options.IdleTimeout);
-                    }
                 }
             }
             finally
@@ -78,6 +79,8 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
             }
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async ValueTask<(HttpResponseMessage? Response, UpstreamEnd? Failure)> SendAsync(
         UpstreamRequest request, CancellationToken token, CancellationToken callerToken)

@@ -167,6 +167,27 @@ public sealed class EngineHttpClientTests
         Assert.Equal(UpstreamError.IdleTimeout, Assert.IsType<UpstreamEnd>(events[^1]).Error);
     }
 
+    [Fact]
+    public async Task StreamAsync_SlowConsumer_NotAnIdleTimeout()
+    {
+        await using var server = await ScriptedEngineServer.StartAsync(async ctx =>
+        {
+            await WriteAsync(ctx.Response, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n");
+            await WriteAsync(ctx.Response, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+        });
+        var events = new List<UpstreamEvent>();
+
+        await foreach (var e in Client(idle: TimeSpan.FromMilliseconds(100)).StreamAsync(Request(server.BaseUri), TestContext.Current.CancellationToken))
+        {
+            events.Add(e);
+
+            // A client reading slowly holds the relay longer than the idle timeout.
+            await Task.Delay(300, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(UpstreamError.None, Assert.IsType<UpstreamEnd>(events[^1]).Error);
+    }
+
     [Theory]
     [InlineData("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n")]
     [InlineData("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n")]

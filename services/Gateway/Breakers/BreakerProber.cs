@@ -30,7 +30,15 @@ internal sealed partial class BreakerProber(
         using var timer = new PeriodicTimer(Options.ProbeInterval, timeProvider);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            await ProbeHalfOpenAsync(stoppingToken).ConfigureAwait(false);
+            try
+            {
+                await ProbeHalfOpenAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                // One bad round must not stop the host (a background service's exception does by default).
+                LogRoundFailed(logger, ex);
+            }
         }
     }
 
@@ -91,6 +99,9 @@ internal sealed partial class BreakerProber(
 
     [LoggerMessage(EventId = 3311, Level = LogLevel.Information, Message = "Probe of engine {EngineId}: success {Success} ({Detail})")]
     private static partial void LogProbed(ILogger logger, string engineId, bool success, string detail);
+
+    [LoggerMessage(EventId = 3313, Level = LogLevel.Error, Message = "A probe round failed")]
+    private static partial void LogRoundFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3312, Level = LogLevel.Warning, Message = "Probing engine {EngineId} failed")]
     private static partial void LogProbeError(ILogger logger, string engineId, Exception exception);

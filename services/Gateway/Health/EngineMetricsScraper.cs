@@ -32,7 +32,15 @@ internal sealed partial class EngineMetricsScraper(
         {
             if (!view.HealthScorerLive(Options.HealthScorerStaleAfter))
             {
-                await ScrapeAllAsync(stoppingToken).ConfigureAwait(false);
+                try
+                {
+                    await ScrapeAllAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // One bad round must not stop the host (a background service's exception does by default).
+                    LogRoundFailed(logger, ex);
+                }
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
@@ -150,6 +158,9 @@ internal sealed partial class EngineMetricsScraper(
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Engine {EngineId} pressure {From} -> {To} (KV cache usage {KvCacheUsage:F3})")]
     private static partial void LogPressureChanged(ILogger logger, string engineId, PressureState from, PressureState to, double kvCacheUsage);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Error, Message = "A scrape round failed")]
+    private static partial void LogRoundFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Publishing engine health to the fleet state failed")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception);

@@ -41,4 +41,22 @@ internal sealed class BenchArgs
         _values.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
 
     public string? String(string name) => _values.GetValueOrDefault(name);
+
+    /// <summary>"K=V,K2=V2" as a dictionary (empty when the option is absent), e.g. extra environment for a process.</summary>
+    public Dictionary<string, string> Settings(string name)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in (String(name) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new ArgumentException($"--{name}: expected K=V pairs separated by commas, got '{pair}'");
+            }
+
+            settings[pair[..eq]] = pair[(eq + 1)..];
+        }
+
+        return settings;
+    }
 }

@@ -28,20 +28,18 @@ internal static class GatewayBenchmarks
             ["--model", Model, "--max-num-seqs", "2048", "--num-gpu-blocks-override", "200000", "--max-num-batched-tokens", "65536"],
             ct);
         await using var gateway = await GatewayProcess.StartAsync(
-            "gateway", redis, [new BenchPool("enginegeneral", Model, "general", [engine])], new Dictionary<string, string>(), ct);
+            "gateway", redis, [new BenchPool("enginegeneral", Model, "general", [engine])], args.Settings("gateway-env"), ct, args.String("gateway-cpus"));
         using var http = NewClient();
 
-        // Warm both paths (JIT, connections, classifier fallback, first scrape).
-        for (var i = 0; i < 20; i++)
-        {
-            await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, 8, ct);
-            await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 8, ct);
-        }
+        // Warm both paths the way a long-running service is warm: tiered JIT done, connection pools filled.
+        var warmup = args.Int("warmup", 2000);
+        await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: Math.Max(2, warmup / small), maxTokens: 16, ct);
 
         var report = new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"## Gateway overhead: direct to EngineSim vs through the gateway ({Environment.ProcessorCount} cores)")
             .AppendLine()
             .AppendLine("Requests alternate between the two paths on every worker, so both see the same engine load.")
+            .AppendLine(CultureInfo.InvariantCulture, $"CPU placement: {(args.String("gateway-cpus") is { } cpus ? $"gateway on core(s) {cpus}; load generator, engine and Redis on {Affinity()}" : "all processes share every core")}.")
             .AppendLine();
 
         var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, ct);
@@ -185,6 +183,20 @@ internal static class GatewayBenchmarks
         Volatile.Write(ref done, true);
         await sampler;
         return new PhaseResult(direct, viaGateway, cpu, peakRss, peakOpen);
+    }
+
+    /// <summary>The cores this process may run on (Cpus_allowed_list), which the engine and Redis inherit.</summary>
+    private static string Affinity()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal));
+            return line?.Split(':', 2)[1].Trim() ?? "all cores";
+        }
+        catch (IOException)
+        {
+            return "all cores";
+        }
     }
 
     private static void InterlockedMax(ref int target, int value)

@@ -18,7 +18,8 @@ internal static class GatewayProcess
         BenchProcess redis,
         IReadOnlyList<BenchPool> pools,
         IDictionary<string, string> settings,
-        CancellationToken ct)
+        CancellationToken ct,
+        string? cpus = null)
     {
         var http = BenchProcess.FreePort();
         var grpc = BenchProcess.FreePort();
@@ -60,7 +61,10 @@ internal static class GatewayProcess
             env[key] = value;
         }
 
-        return BenchProcess.StartAsync(name, "dotnet", [BenchProcess.BuildOutput("GatewayOutput")], env,
-            new Uri($"http://127.0.0.1:{http}"), "/health", ct);
+        // With cpus the gateway runs on those cores only (taskset), as it would on its own node in production.
+        var dll = BenchProcess.BuildOutput("GatewayOutput");
+        return cpus is null
+            ? BenchProcess.StartAsync(name, "dotnet", [dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct)
+            : BenchProcess.StartAsync(name, "taskset", ["-c", cpus, "dotnet", dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct);
     }
 }

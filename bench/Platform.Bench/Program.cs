@@ -29,6 +29,11 @@ static int Usage()
                               gateway CPU per relayed token and memory per open stream
               --concurrency N        small phase (default 64)
               --large-concurrency N  large phase (default 1000)
+              --warmup N             warm-up requests on each path before measuring (default 2000)
+              --gateway-env K=V,...  extra environment for the gateway process (e.g. runtime knobs)
+              --gateway-cpus LIST    run the gateway on these cores only (taskset -c LIST); start the tool
+                                     itself under taskset for the other cores, e.g.
+                                     taskset -c 0 dotnet run ... -- gateway-overhead --gateway-cpus 1
           gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
               --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,

@@ -19,6 +19,9 @@ namespace Platform.Gateway.Upstream;
 /// </summary>
 internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOptions<UpstreamOptions> options, TimeProvider timeProvider) : IUpstreamClient
 {
+    // A streamed chunk is a few hundred bytes; a small segment keeps an open stream's footprint low while it waits
+    // (a larger event simply spans segments).
+    private const int ReadBufferSize = 2048;
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private readonly UpstreamOptions _options = options.Value;
 
@@ -48,7 +51,7 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
             var state = new StreamState(expectedChoices);
             var pending = new List<UpstreamEvent>(8);
             var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
-            var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 8192, leaveOpen: false));
+            var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: ReadBufferSize / 4, leaveOpen: false));
             try
             {
                 while (true)

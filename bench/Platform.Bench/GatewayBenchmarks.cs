@@ -53,6 +53,8 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {a.Direct.DecodeRate():F1} | {a.Gateway.DecodeRate():F1} | ratio {a.Gateway.DecodeRate() / a.Direct.DecodeRate():F3} |")
             .AppendLine();
 
+        // Connection pools sized for this phase too (a gateway in production has them warm).
+        await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 8, ct);
         GC.Collect();
         var idleRss = gateway.ResidentBytes();
         var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, ct);

@@ -82,7 +82,9 @@ public sealed class PipelineEngineTests
         var continued = completed.Count(c => c.Continuations > 0);
         var retried = completed.Count(c => c.Retries > 0);
         TestContext.Current.TestOutputHelper?.WriteLine($"{Streams} streams: {completed.Count} completed, {continued} continued after the crash, {retried} retried before their first token");
-        Assert.Equal(Streams, completed.Count);
+        var failures = results.Select(r => r[^1]).OfType<FailedEvent>()
+            .Select(f => $"{f.Error.Status} {f.Error.Code}: {f.Error.Message} (retries {f.Retries}, continuations {f.Continuations})");
+        Assert.True(completed.Count == Streams, "streams that did not complete: " + string.Join("; ", failures));
 
         // Round-robin sent half the streams to the crashing engine. Whether one was cut mid-way (continued) or lost
         // its first tokens with the connection reset (retried) depends on what the gateway had read; each one of

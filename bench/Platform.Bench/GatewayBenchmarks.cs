@@ -53,10 +53,10 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {a.Direct.DecodeRate():F1} | {a.Gateway.DecodeRate():F1} | ratio {a.Gateway.DecodeRate() / a.Direct.DecodeRate():F3} |")
             .AppendLine();
 
-        // Connection pools sized for this phase too (a gateway in production has them warm).
-        await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 8, ct);
-        GC.Collect();
+        // Idle RSS before this phase's connections exist, so memory per open stream includes both of its
+        // connections (client side and engine side); then the pools are sized for this phase (warm in production).
         var idleRss = gateway.ResidentBytes();
+        await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 8, ct);
         var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, ct);
         report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, 128 tokens each")
             .AppendLine()

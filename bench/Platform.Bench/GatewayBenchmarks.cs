@@ -77,13 +77,17 @@ internal static class GatewayBenchmarks
     public static async Task<int> RoutingAsync(BenchArgs args)
     {
         var concurrency = args.Int("concurrency", 32);
-        var requests = args.Int("requests", 12);
+        var requests = args.Int("requests", 40);
+        var rounds = Math.Max(1, args.Int("rounds", 4));
+        var warmup = args.Int("warmup", 2);
         var slowdown = args.Double("slowdown", 4);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        var affinity = args.String("prefix-affinity") is "true";
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(20));
         var ct = cts.Token;
 
         await using var redis = await BenchProcess.StartRedisAsync(ct);
         var engines = new List<BenchProcess>();
+        var gateways = new Dictionary<string, BenchProcess>();
         try
         {
             for (var i = 0; i < 3; i++)
@@ -98,35 +102,52 @@ internal static class GatewayBenchmarks
             }
 
             var pool = new BenchPool("enginegeneral", Model, "general", engines);
+            string[] policies = ["round-robin", "power-of-two-choices"];
+            foreach (var policy in policies)
+            {
+                // Prefix affinity would send every request of this one-prompt workload to one engine, whatever the
+                // policy; it is off for both unless asked for, so the policy alone decides.
+                gateways[policy] = await GatewayProcess.StartAsync("gateway-" + policy, redis, [pool], new Dictionary<string, string>
+                {
+                    ["Gateway__Routing__Policy"] = policy,
+                    ["Gateway__Routing__PrefixAffinity"] = affinity ? "true" : "false",
+                }, ct);
+            }
+
+            // Warm-up, not measured: JIT, connections, the first scrapes, and what each gateway learns from traffic.
+            foreach (var policy in policies)
+            {
+                await RunWorkersAsync(http, gateways[policy], concurrency, warmup, new PathStats(), ct);
+            }
+
+            // Rounds alternate the policies (and which goes first) on the same engines, so a noisy neighbour on the
+            // machine or a drifting engine weighs on both alike.
+            var results = policies.ToDictionary(p => p, _ => new PathStats());
+            for (var round = 0; round < rounds; round++)
+            {
+                var perWorker = (requests / rounds) + (round < requests % rounds ? 1 : 0);
+                foreach (var policy in round % 2 == 0 ? policies : Enumerable.Reverse(policies))
+                {
+                    await RunWorkersAsync(http, gateways[policy], concurrency, perWorker, results[policy], ct);
+                }
+            }
+
+            var ids = Enumerable.Range(0, engines.Count).Select(i => $"{pool.Name}-{i}").ToArray();
             var report = new StringBuilder()
                 .AppendLine(CultureInfo.InvariantCulture, $"## Health-aware routing vs round-robin: 3 engines, one slowed {slowdown}x ({Environment.ProcessorCount} cores)")
                 .AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers x {requests} streamed requests of 64 tokens, each gateway in turn.")
+                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers x {requests} streamed requests of 64 tokens per policy, in {rounds} rounds alternating the policies")
+                .AppendLine(CultureInfo.InvariantCulture, $"(after {warmup} unmeasured requests per worker); prefix affinity {(affinity ? "on" : "off")} for both. Engine 0 is the slowed one.")
                 .AppendLine()
-                .AppendLine("| policy | ok / errors | TTFT p50 | TTFT p99 | stream duration p99 |")
-                .AppendLine("| --- | --- | --- | --- | --- |");
-
-            var results = new Dictionary<string, PathStats>();
-            foreach (var policy in new[] { "round-robin", "power-of-two-choices" })
+                .AppendLine("| policy | ok / errors | TTFT p50 | TTFT p90 | TTFT p99 | stream duration p99 | requests served by engine 0 / 1 / 2 | TTFT p99 on engine 0 / 1 / 2 |")
+                .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+            foreach (var policy in policies)
             {
-                await using var gateway = await GatewayProcess.StartAsync(
-                    "gateway-" + policy, redis, [pool], new Dictionary<string, string> { ["Gateway__Routing__Policy"] = policy }, ct);
-                for (var i = 0; i < 12; i++)
-                {
-                    await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 8, ct);
-                }
-
-                var stats = new PathStats();
-                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
-                {
-                    for (var r = 0; r < requests; r++)
-                    {
-                        stats.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
-                    }
-                }));
-                results[policy] = stats;
+                var stats = results[policy];
+                var share = string.Join(" / ", ids.Select(id => $"{100.0 * stats.Served(id) / Math.Max(1, stats.Ok):F1}%"));
+                var perEngine = string.Join(" / ", ids.Select(id => stats.Served(id) == 0 ? "-" : $"{stats.EngineTtft(id, 0.99):F1}"));
                 report.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {policy} | {stats.Ok} / {stats.Errors} | {stats.Ttft(0.5):F1} ms | {stats.Ttft(0.99):F1} ms | {stats.Duration(0.99):F0} ms |");
+                    $"| {policy} | {stats.Ok} / {stats.Errors} | {stats.Ttft(0.5):F1} ms | {stats.Ttft(0.9):F1} ms | {stats.Ttft(0.99):F1} ms | {stats.Duration(0.99):F0} ms | {share} | {perEngine} ms |");
             }
 
             var ratio = results["power-of-two-choices"].Ttft(0.99) / results["round-robin"].Ttft(0.99);
@@ -138,12 +159,26 @@ internal static class GatewayBenchmarks
         }
         finally
         {
+            foreach (var gateway in gateways.Values)
+            {
+                await gateway.DisposeAsync();
+            }
+
             foreach (var engine in engines)
             {
                 await engine.DisposeAsync();
             }
         }
     }
+
+    private static Task RunWorkersAsync(HttpClient http, BenchProcess gateway, int concurrency, int requestsPerWorker, PathStats stats, CancellationToken ct) =>
+        Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            for (var r = 0; r < requestsPerWorker; r++)
+            {
+                stats.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
+            }
+        }));
 
     private static async Task<PhaseResult> RunAlternatingAsync(
         HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, CancellationToken ct)
@@ -220,6 +255,7 @@ internal static class GatewayBenchmarks
         private readonly List<double> _ttft = [];
         private readonly List<double> _duration = [];
         private readonly List<double> _rates = [];
+        private readonly Dictionary<string, List<double>> _ttftByEngine = new(StringComparer.Ordinal);
 
         public int Ok { get; private set; }
 
@@ -241,6 +277,16 @@ internal static class GatewayBenchmarks
                 Tokens += result.Tokens;
                 _ttft.Add(result.TtftMs);
                 _duration.Add(result.DurationMs);
+                if (result.Engine is { } engine)
+                {
+                    if (!_ttftByEngine.TryGetValue(engine, out var list))
+                    {
+                        _ttftByEngine[engine] = list = [];
+                    }
+
+                    list.Add(result.TtftMs);
+                }
+
                 if (result.DurationMs > result.TtftMs)
                 {
                     _rates.Add((result.Tokens - 1) / ((result.DurationMs - result.TtftMs) / 1000.0));
@@ -253,6 +299,23 @@ internal static class GatewayBenchmarks
             lock (_lock)
             {
                 return StreamClient.Percentile(_ttft, p);
+            }
+        }
+
+        /// <summary>Successful requests the engine served (by the gateway's x-platform-engine header).</summary>
+        public int Served(string engine)
+        {
+            lock (_lock)
+            {
+                return _ttftByEngine.TryGetValue(engine, out var list) ? list.Count : 0;
+            }
+        }
+
+        public double EngineTtft(string engine, double p)
+        {
+            lock (_lock)
+            {
+                return _ttftByEngine.TryGetValue(engine, out var list) ? StreamClient.Percentile(list, p) : double.NaN;
             }
         }
 

@@ -29,8 +29,11 @@ static int Usage()
                               gateway CPU per relayed token and memory per open stream
               --concurrency N        small phase (default 64)
               --large-concurrency N  large phase (default 1000)
-          gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
-              --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
+          gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin, and the
+                              share of requests each engine served, both gateways measured in alternating rounds
+              --concurrency N  --requests N (per worker and policy)  --rounds N  --warmup N  --slowdown X
+                                   (default 32, 40, 4, 2, 4)
+              --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
                               explicit error events, silently truncated (must be 0)
               --concurrency N  --max-tokens N (default 200, 200)

@@ -28,6 +28,28 @@ internal sealed class RoutingOptions
 
     /// <summary>Seed of the policies' random draws (tests, benchmarks); null: unseeded.</summary>
     public int? Seed { get; set; }
+
+    /// <summary>
+    /// Weigh each engine's observed latency (time to first token, inter-token latency) in its cost, and keep latency
+    /// outliers out of the rotation but for probes. Off: cost is load alone, as before.
+    /// </summary>
+    public bool LatencyAware { get; set; } = true;
+
+    /// <summary>Half-life of the time-decayed latency averages: a sample this old weighs half as much as a new one.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan LatencyHalfLife { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Samples an engine needs before its own estimate counts; until then it is priced at the pool's median.</summary>
+    [Range(1, 100000)]
+    public int LatencyMinSamples { get; set; } = 10;
+
+    /// <summary>An engine whose latency estimate exceeds this factor times the pool's median is a latency outlier.</summary>
+    [Range(1.1, 100.0)]
+    public double OutlierLatencyFactor { get; set; } = 2.5;
+
+    /// <summary>A latency outlier gets one request (a probe, real traffic) per interval while other engines can serve.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan OutlierProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>The policy must be one of the registered names.</summary>

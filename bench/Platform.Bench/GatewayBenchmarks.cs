@@ -78,10 +78,10 @@ internal static class GatewayBenchmarks
     {
         var concurrency = args.Int("concurrency", 32);
         var requests = args.Int("requests", 40);
-        var rounds = Math.Max(1, args.Int("rounds", 4));
-        var warmup = args.Int("warmup", 2);
+        var warmup = args.Int("warmup", 4);
         var slowdown = args.Double("slowdown", 4);
         var affinity = args.String("prefix-affinity") is "true";
+        var latencyAware = args.String("latency-aware") is not "false";
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(20));
         var ct = cts.Token;
 
@@ -106,38 +106,36 @@ internal static class GatewayBenchmarks
             foreach (var policy in policies)
             {
                 // Prefix affinity would send every request of this one-prompt workload to one engine, whatever the
-                // policy; it is off for both unless asked for, so the policy alone decides.
+                // policy; it is off for both unless asked for, so the policy alone decides. The round-robin baseline is
+                // blind to latency too; the health-aware gateway runs the defaults.
                 gateways[policy] = await GatewayProcess.StartAsync("gateway-" + policy, redis, [pool], new Dictionary<string, string>
                 {
                     ["Gateway__Routing__Policy"] = policy,
                     ["Gateway__Routing__PrefixAffinity"] = affinity ? "true" : "false",
+                    ["Gateway__Routing__LatencyAware"] = policy == "round-robin" || !latencyAware ? "false" : "true",
                 }, ct);
             }
 
-            // Warm-up, not measured: JIT, connections, the first scrapes, and what each gateway learns from traffic.
-            foreach (var policy in policies)
-            {
-                await RunWorkersAsync(http, gateways[policy], concurrency, warmup, new PathStats(), ct);
-            }
-
-            // Rounds alternate the policies (and which goes first) on the same engines, so a noisy neighbour on the
-            // machine or a drifting engine weighs on both alike.
+            // Every worker alternates between the two gateways, request by request, so both policies see the same
+            // engines and the same machine at the same moments (a neighbour's build, a GC) and get the same number
+            // of requests. Run one after the other instead, a closed loop would hand the better policy more
+            // throughput, hence more CPU contention on a small machine, and each policy a different slice of noise.
+            // Sharing the engines is conservative for the health-aware side: the slowed engine is queued by only half
+            // of the traffic, and the other engines carry both gateways' load.
+            var loadBefore = LoadAverage();
+            await RunInterleavedAsync(http, policies.Select(p => gateways[p]).ToArray(), concurrency, warmup, [new PathStats(), new PathStats()], ct);
             var results = policies.ToDictionary(p => p, _ => new PathStats());
-            for (var round = 0; round < rounds; round++)
-            {
-                var perWorker = (requests / rounds) + (round < requests % rounds ? 1 : 0);
-                foreach (var policy in round % 2 == 0 ? policies : Enumerable.Reverse(policies))
-                {
-                    await RunWorkersAsync(http, gateways[policy], concurrency, perWorker, results[policy], ct);
-                }
-            }
+            await RunInterleavedAsync(http, policies.Select(p => gateways[p]).ToArray(), concurrency, requests, policies.Select(p => results[p]).ToArray(), ct);
+            var loadAfter = LoadAverage();
 
             var ids = Enumerable.Range(0, engines.Count).Select(i => $"{pool.Name}-{i}").ToArray();
             var report = new StringBuilder()
                 .AppendLine(CultureInfo.InvariantCulture, $"## Health-aware routing vs round-robin: 3 engines, one slowed {slowdown}x ({Environment.ProcessorCount} cores)")
                 .AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers x {requests} streamed requests of 64 tokens per policy, in {rounds} rounds alternating the policies")
-                .AppendLine(CultureInfo.InvariantCulture, $"(after {warmup} unmeasured requests per worker); prefix affinity {(affinity ? "on" : "off")} for both. Engine 0 is the slowed one.")
+                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers, each alternating between the two gateways request by request: {requests} streamed requests of")
+                .AppendLine(CultureInfo.InvariantCulture, $"64 tokens per worker and policy, after {warmup} unmeasured ones. Prefix affinity {(affinity ? "on" : "off")} for both; round-robin blind to latency")
+                .AppendLine(CultureInfo.InvariantCulture, $"(`LatencyAware=false`), power-of-two-choices with {(latencyAware ? "the default latency-aware routing" : "`LatencyAware=false` (load alone, the routing before latency awareness)")}. Engine 0 is the slowed one.")
+                .AppendLine(CultureInfo.InvariantCulture, $"Machine load average (1 min) before / after: {loadBefore} / {loadAfter}.")
                 .AppendLine()
                 .AppendLine("| policy | ok / errors | TTFT p50 | TTFT p90 | TTFT p99 | stream duration p99 | requests served by engine 0 / 1 / 2 | TTFT p99 on engine 0 / 1 / 2 |")
                 .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -171,14 +169,28 @@ internal static class GatewayBenchmarks
         }
     }
 
-    private static Task RunWorkersAsync(HttpClient http, BenchProcess gateway, int concurrency, int requestsPerWorker, PathStats stats, CancellationToken ct) =>
-        Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+    /// <summary>Each worker sends requestsPerWorker requests to every gateway, taking them in turn (starting with a different one per worker).</summary>
+    private static Task RunInterleavedAsync(HttpClient http, BenchProcess[] gateways, int concurrency, int requestsPerWorker, PathStats[] stats, CancellationToken ct) =>
+        Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
         {
-            for (var r = 0; r < requestsPerWorker; r++)
+            for (var r = 0; r < requestsPerWorker * gateways.Length; r++)
             {
-                stats.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
+                var g = (worker + r) % gateways.Length;
+                stats[g].Add(await StreamClient.ChatAsync(http, gateways[g].BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
             }
         }));
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
 
     private static async Task<PhaseResult> RunAlternatingAsync(
         HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, CancellationToken ct)

@@ -30,10 +30,11 @@ static int Usage()
               --concurrency N        small phase (default 64)
               --large-concurrency N  large phase (default 1000)
           gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin, and the
-                              share of requests each engine served, both gateways measured in alternating rounds
-              --concurrency N  --requests N (per worker and policy)  --rounds N  --warmup N  --slowdown X
-                                   (default 32, 40, 4, 2, 4)
+                              share of requests each engine served; every worker alternates between the two gateways
+              --concurrency N  --requests N (per worker and policy)  --warmup N  --slowdown X
+                                   (default 32, 40, 4, 4)
               --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
+              --latency-aware false  power-of-two-choices on load alone (the routing before latency awareness)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
                               explicit error events, silently truncated (must be 0)
               --concurrency N  --max-tokens N (default 200, 200)

@@ -47,9 +47,13 @@ internal sealed class RoutingOptions
     [Range(1.1, 100.0)]
     public double OutlierLatencyFactor { get; set; } = 2.5;
 
-    /// <summary>A latency outlier gets one request (a probe, real traffic) per interval while other engines can serve.</summary>
+    /// <summary>
+    /// A latency outlier gets one request (a probe, real traffic) per interval while other engines can serve. Each
+    /// probe is a slow answer for someone: at 10 s a pool serving over 10 requests/s sends under 1% of them to an
+    /// ejected engine, which keeps it out of the p99.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
-    public TimeSpan OutlierProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan OutlierProbeInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>The policy must be one of the registered names.</summary>

@@ -37,6 +37,7 @@ internal sealed partial class EngineLatencyTracker
     private readonly ILogger<EngineLatencyTracker> _logger;
     private readonly double _halfLifeTicks;
     private readonly long _probeIntervalTicks;
+    private readonly int _probeRequests;
 
     public EngineLatencyTracker(IOptions<RoutingOptions> options, TimeProvider time, EngineSideMetrics metrics, ILogger<EngineLatencyTracker> logger)
     {
@@ -45,6 +46,7 @@ internal sealed partial class EngineLatencyTracker
         _logger = logger;
         _halfLifeTicks = options.Value.LatencyHalfLife.TotalSeconds * time.TimestampFrequency;
         _probeIntervalTicks = (long)(options.Value.OutlierProbeInterval.TotalSeconds * time.TimestampFrequency);
+        _probeRequests = options.Value.OutlierProbeRequests;
         metrics.ObserveEngineLatency(ObserveTtft, ObserveItl, ObserveOutliers);
     }
 
@@ -95,7 +97,7 @@ internal sealed partial class EngineLatencyTracker
 
     /// <summary>
     /// The router's verdict for an engine; a change is logged and counted once, and an engine just ejected waits a
-    /// whole probe interval for its first probe.
+    /// whole probe interval and <see cref="RoutingOptions.OutlierProbeRequests"/> requests for its first probe.
     /// </summary>
     public void SetOutlier(string engineId, bool outlier, in LatencyEstimate estimate, double ratio)
     {
@@ -108,6 +110,7 @@ internal sealed partial class EngineLatencyTracker
 
         if (outlier)
         {
+            Volatile.Write(ref entry.PassedOver, 0);
             Volatile.Write(ref entry.LastProbe, _time.GetTimestamp());
             _metrics.LatencyOutlierEjected(engineId);
             LogEjected(_logger, engineId, estimate.TtftSeconds * 1000, estimate.ItlSeconds * 1000, ratio);
@@ -118,10 +121,20 @@ internal sealed partial class EngineLatencyTracker
         }
     }
 
-    /// <summary>True for exactly one caller once per probe interval of an outlier engine: that request probes it.</summary>
+    /// <summary>
+    /// Called for an outlier engine on each request routed while it is set aside. True for exactly one caller once
+    /// both a probe interval and <see cref="RoutingOptions.OutlierProbeRequests"/> requests have passed since the
+    /// last probe (or the ejection): that request probes it. The trickle is thus at most one per interval and at most
+    /// one in that many requests, whatever the traffic.
+    /// </summary>
     public bool TryTakeProbe(string engineId)
     {
         var entry = Get(engineId);
+        if (Interlocked.Increment(ref entry.PassedOver) < _probeRequests)
+        {
+            return false;
+        }
+
         var now = _time.GetTimestamp();
         var last = Volatile.Read(ref entry.LastProbe);
         if (now - last < _probeIntervalTicks || Interlocked.CompareExchange(ref entry.LastProbe, now, last) != last)
@@ -129,6 +142,7 @@ internal sealed partial class EngineLatencyTracker
             return false;
         }
 
+        Volatile.Write(ref entry.PassedOver, 0);
         _metrics.LatencyOutlierProbed(engineId);
         return true;
     }
@@ -192,6 +206,7 @@ internal sealed partial class EngineLatencyTracker
         public long ItlAt;
         public int Outlier;
         public long LastProbe;
+        public long PassedOver;
     }
 
     [LoggerMessage(EventId = 3501, Level = LogLevel.Warning, Message = "Engine {EngineId} ejected as a latency outlier: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median; it gets probes only")]

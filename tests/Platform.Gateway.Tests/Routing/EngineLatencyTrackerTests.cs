@@ -103,7 +103,7 @@ public sealed class EngineLatencyTrackerTests : IDisposable
     [Fact]
     public void TryTakeProbe_OutlierJustEjected_FirstProbeAfterAWholeInterval_OnePerInterval()
     {
-        var tracker = Tracker(new RoutingOptions { OutlierProbeInterval = TimeSpan.FromSeconds(2) });
+        var tracker = Tracker(new RoutingOptions { OutlierProbeInterval = TimeSpan.FromSeconds(2), OutlierProbeRequests = 1 });
         tracker.SetOutlier("e", outlier: true, LatencyEstimate.None, 4);
 
         Assert.False(tracker.TryTakeProbe("e"));
@@ -113,6 +113,20 @@ public sealed class EngineLatencyTrackerTests : IDisposable
         _time.Advance(TimeSpan.FromSeconds(1.9));
         Assert.False(tracker.TryTakeProbe("e"));
         _time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.True(tracker.TryTakeProbe("e"));
+    }
+
+    [Fact]
+    public void TryTakeProbe_IntervalLongPast_StillOneInOutlierProbeRequests()
+    {
+        var tracker = Tracker(new RoutingOptions { OutlierProbeInterval = TimeSpan.FromSeconds(1), OutlierProbeRequests = 5 });
+        tracker.SetOutlier("e", outlier: true, LatencyEstimate.None, 4);
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        var grants = Enumerable.Range(0, 15).Select(_ => tracker.TryTakeProbe("e")).ToArray();
+
+        Assert.Equal([false, false, false, false, true, false, false, false, false, false, false, false, false, false, false], grants);
+        _time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(tracker.TryTakeProbe("e"));
     }
 
@@ -132,7 +146,7 @@ public sealed class EngineLatencyTrackerTests : IDisposable
         listener.SetMeasurementEventCallback<double>((i, v, tags, _) => measurements.Add((i.Name, v, Engine(tags))));
         listener.SetMeasurementEventCallback<int>((i, v, tags, _) => measurements.Add((i.Name, v, Engine(tags))));
         listener.Start();
-        var tracker = Tracker(new RoutingOptions { OutlierProbeInterval = TimeSpan.FromSeconds(1) });
+        var tracker = Tracker(new RoutingOptions { OutlierProbeInterval = TimeSpan.FromSeconds(1), OutlierProbeRequests = 1 });
         tracker.RecordFirstToken("fast", TimeSpan.FromMilliseconds(20));
         tracker.RecordStream("fast", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50), tokens: 4);
         tracker.RecordFirstToken("slow", TimeSpan.FromMilliseconds(90));

@@ -13,6 +13,7 @@ namespace Platform.Gateway.Tests.Routing;
 public sealed class LatencyRoutingTests : IDisposable
 {
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(5);
+    private const int ProbeRequests = 20;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private readonly TestMeterFactory _meters = new();
     private readonly FakeFleetState _state = new();
@@ -43,6 +44,7 @@ public sealed class LatencyRoutingTests : IDisposable
             LatencyMinSamples = 10,
             OutlierLatencyFactor = 2.5,
             OutlierProbeInterval = ProbeInterval,
+            OutlierProbeRequests = ProbeRequests,
         });
         IEngineSelectionPolicy[] policies = [new PowerOfTwoChoicesPolicy(new RoutingRandom(options)), new LeastLoadedPolicy(), new RoundRobinPolicy()];
         var latency = new EngineLatencyTracker(options, _time, new EngineSideMetrics(_meters), NullLogger<EngineLatencyTracker>.Instance);
@@ -91,6 +93,24 @@ public sealed class LatencyRoutingTests : IDisposable
     }
 
     [Fact]
+    public void Route_OutlierProbes_AtMostOneInProbeRequestsAndOnePerInterval()
+    {
+        var (router, latency) = Router();
+        Observe(latency, 10, ("general-0", 160, 28), ("general-1", 40, 7), ("general-2", 40, 7));
+
+        // Many requests within the interval: no probe.
+        Assert.DoesNotContain("general-0", Picks(router, 5 * ProbeRequests));
+        _time.Advance(ProbeInterval);
+        Assert.Equal("general-0", router.Route(Request())!.Engine.Id);
+
+        // Long past the interval, the probe still waits for its share of requests.
+        _time.Advance(ProbeInterval * 10);
+        var picks = Picks(router, ProbeRequests);
+        Assert.Equal(ProbeRequests - 1, picks.IndexOf("general-0"));
+        Assert.Single(picks, p => p == "general-0");
+    }
+
+    [Fact]
     public void Route_SlowEngineWithTooFewSamples_IsNotEjected()
     {
         var (router, latency) = Router();
@@ -123,7 +143,7 @@ public sealed class LatencyRoutingTests : IDisposable
             Assert.Equal("general-0", probe);
             probes++;
             Observe(latency, 1, ("general-0", 40, 7), ("general-1", 40, 7), ("general-2", 40, 7));
-            Picks(router, 1);
+            Picks(router, ProbeRequests);
         }
 
         Assert.InRange(probes, 1, 3);

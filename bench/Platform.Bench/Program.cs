@@ -29,12 +29,13 @@ static int Usage()
                               gateway CPU per relayed token and memory per open stream
               --concurrency N        small phase (default 64)
               --large-concurrency N  large phase (default 1000)
-          gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin, and the
-                              share of requests each engine served; every worker alternates between the two gateways
-              --concurrency N  --requests N (per worker and policy)  --warmup N  --slowdown X
+          gateway-routing     3 engines, one slowed down: TTFT of round-robin, power-of-two-choices on load only
+                              (the routing before) and latency-aware, and the share of requests each engine served;
+                              one gateway each, every worker taking them in turn
+              --concurrency N  --requests N (per worker and gateway)  --warmup N  --slowdown X
                                    (default 32, 40, 4, 4)
               --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
-              --latency-aware false  power-of-two-choices on load alone (the routing before latency awareness)
+              --prompt-tokens N    prompt size, a different prompt per request (default 256; 0: the one short prompt)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
                               explicit error events, silently truncated (must be 0)
               --concurrency N  --max-tokens N (default 200, 200)

@@ -77,13 +77,17 @@ internal static class GatewayBenchmarks
     public static async Task<int> RoutingAsync(BenchArgs args)
     {
         var concurrency = args.Int("concurrency", 32);
-        var requests = args.Int("requests", 12);
+        var requests = args.Int("requests", 40);
+        var warmup = args.Int("warmup", 4);
         var slowdown = args.Double("slowdown", 4);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        var affinity = args.String("prefix-affinity") is "true";
+        var promptTokens = args.Int("prompt-tokens", 256);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(20));
         var ct = cts.Token;
 
         await using var redis = await BenchProcess.StartRedisAsync(ct);
         var engines = new List<BenchProcess>();
+        var gateways = new List<BenchProcess>();
         try
         {
             for (var i = 0; i < 3; i++)
@@ -98,50 +102,127 @@ internal static class GatewayBenchmarks
             }
 
             var pool = new BenchPool("enginegeneral", Model, "general", engines);
+            RoutingVariant[] variants =
+            [
+                new("round-robin", "round-robin", LatencyAware: false),
+                new("power-of-two-choices, load only (before)", "power-of-two-choices", LatencyAware: false),
+                new("power-of-two-choices, latency-aware", "power-of-two-choices", LatencyAware: true),
+            ];
+            foreach (var (variant, i) in variants.Select((v, i) => (v, i)))
+            {
+                // Prefix affinity would send every request of a one-prompt workload to one engine whatever the policy;
+                // it is off unless asked for, so the policy alone decides.
+                gateways.Add(await GatewayProcess.StartAsync($"gateway{i}", redis, [pool], new Dictionary<string, string>
+                {
+                    ["Gateway__Routing__Policy"] = variant.Policy,
+                    ["Gateway__Routing__PrefixAffinity"] = affinity ? "true" : "false",
+                    ["Gateway__Routing__LatencyAware"] = variant.LatencyAware ? "true" : "false",
+                }, ct));
+            }
+
+            // Every worker takes the gateways in turn, request by request, so every variant sees the same engines and
+            // the same machine at the same moments (a neighbour's build, a GC) and gets the same number of requests.
+            // Run one after the other instead, a closed loop would hand the better routing more throughput, hence
+            // more CPU contention on a small machine, and each a different slice of noise. Sharing the engines is
+            // conservative for the health-aware side: the slowed engine is queued by the other gateways' traffic, not
+            // its own, and the other engines carry everyone's load.
+            var loadBefore = LoadAverage();
+            var prompts = new PromptSource(promptTokens);
+            await RunInterleavedAsync(http, gateways.ToArray(), concurrency, warmup, variants.Select(_ => new PathStats()).ToArray(), prompts, ct);
+            var results = variants.Select(_ => new PathStats()).ToArray();
+            await RunInterleavedAsync(http, gateways.ToArray(), concurrency, requests, results, prompts, ct);
+            var loadAfter = LoadAverage();
+
+            var ids = Enumerable.Range(0, engines.Count).Select(i => $"{pool.Name}-{i}").ToArray();
             var report = new StringBuilder()
                 .AppendLine(CultureInfo.InvariantCulture, $"## Health-aware routing vs round-robin: 3 engines, one slowed {slowdown}x ({Environment.ProcessorCount} cores)")
                 .AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers x {requests} streamed requests of 64 tokens, each gateway in turn.")
+                .AppendLine(CultureInfo.InvariantCulture, $"{concurrency} concurrent workers, each taking the {variants.Length} gateways in turn request by request: {requests} streamed requests of 64 tokens")
+                .AppendLine(CultureInfo.InvariantCulture, $"per worker and gateway, after {warmup} unmeasured ones; prompts {prompts.Description}.")
+                .AppendLine(CultureInfo.InvariantCulture, $"Prefix affinity {(affinity ? "on" : "off")}. Engine 0 is the slowed one. Machine load average (1 min) before / after: {loadBefore} / {loadAfter}.")
                 .AppendLine()
-                .AppendLine("| policy | ok / errors | TTFT p50 | TTFT p99 | stream duration p99 |")
-                .AppendLine("| --- | --- | --- | --- | --- |");
-
-            var results = new Dictionary<string, PathStats>();
-            foreach (var policy in new[] { "round-robin", "power-of-two-choices" })
+                .AppendLine("| routing | ok / errors | TTFT p50 | TTFT p90 | TTFT p99 | TTFT p99 / round-robin | stream duration p99 | requests served by engine 0 / 1 / 2 | TTFT p99 on engine 0 / 1 / 2 |")
+                .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+            for (var v = 0; v < variants.Length; v++)
             {
-                await using var gateway = await GatewayProcess.StartAsync(
-                    "gateway-" + policy, redis, [pool], new Dictionary<string, string> { ["Gateway__Routing__Policy"] = policy }, ct);
-                for (var i = 0; i < 12; i++)
-                {
-                    await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 8, ct);
-                }
-
-                var stats = new PathStats();
-                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
-                {
-                    for (var r = 0; r < requests; r++)
-                    {
-                        stats.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, 64, ct));
-                    }
-                }));
-                results[policy] = stats;
+                var stats = results[v];
+                var share = string.Join(" / ", ids.Select(id => $"{100.0 * stats.Served(id) / Math.Max(1, stats.Ok):F1}%"));
+                var perEngine = string.Join(" / ", ids.Select(id => stats.Served(id) == 0 ? "-" : $"{stats.EngineTtft(id, 0.99):F1}"));
                 report.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {policy} | {stats.Ok} / {stats.Errors} | {stats.Ttft(0.5):F1} ms | {stats.Ttft(0.99):F1} ms | {stats.Duration(0.99):F0} ms |");
+                    $"| {variants[v].Label} | {stats.Ok} / {stats.Errors} | {stats.Ttft(0.5):F1} ms | {stats.Ttft(0.9):F1} ms | {stats.Ttft(0.99):F1} ms | {stats.Ttft(0.99) / results[0].Ttft(0.99):F3} | {stats.Duration(0.99):F0} ms | {share} | {perEngine} ms |");
             }
 
-            var ratio = results["power-of-two-choices"].Ttft(0.99) / results["round-robin"].Ttft(0.99);
+            var ratio = results[^1].Ttft(0.99) / results[0].Ttft(0.99);
             report.AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"TTFT p99 health-aware / round-robin: **{ratio:F3}** (target <= 0.5)");
+                .AppendLine(CultureInfo.InvariantCulture, $"TTFT p99 health-aware (latency-aware) / round-robin: **{ratio:F3}** (target <= 0.5)");
             Console.WriteLine(report);
             await WriteOutAsync(args, report);
-            return results.Values.Sum(s => s.Errors) == 0 ? 0 : 1;
+            return results.Sum(s => s.Errors) == 0 ? 0 : 1;
         }
         finally
         {
+            foreach (var gateway in gateways)
+            {
+                await gateway.DisposeAsync();
+            }
+
             foreach (var engine in engines)
             {
                 await engine.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>Each worker sends requestsPerWorker requests to every gateway, taking them in turn (starting with a different one per worker).</summary>
+    private static Task RunInterleavedAsync(
+        HttpClient http, BenchProcess[] gateways, int concurrency, int requestsPerWorker, PathStats[] stats, PromptSource prompts, CancellationToken ct) =>
+        Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
+        {
+            for (var r = 0; r < requestsPerWorker * gateways.Length; r++)
+            {
+                var g = (worker + r) % gateways.Length;
+                stats[g].Add(await StreamClient.ChatAsync(http, gateways[g].BaseUri, GatewayProcess.ApiKey, Model, prompts.Next(), 64, ct));
+            }
+        }));
+
+    /// <summary>
+    /// Prompts of about N tokens (plus the chat template's ~45), each opening with its own number so that two share
+    /// no more than the template's first cache block: TTFT then includes a real prefill, as with different users.
+    /// 0: the one short prompt every time (TTFT is then about one decode step, and the prefix cache serves the rest).
+    /// </summary>
+    private sealed class PromptSource(int tokens)
+    {
+        private int _next;
+
+        public string Description => tokens <= 0 ? $"\"{Prompt}\" every time" : $"of about {tokens} tokens (+ the chat template's), a different one per request";
+
+        public string Next()
+        {
+            if (tokens <= 0)
+            {
+                return Prompt;
+            }
+
+            // The sentence is 13 tokens in cl100k_base.
+            var text = new StringBuilder().Append(CultureInfo.InvariantCulture, $"Request {Interlocked.Increment(ref _next)}. ");
+            for (var i = 0; i < Math.Max(1, tokens / 13); i++)
+            {
+                text.Append(Prompt).Append(' ');
+            }
+
+            return text.ToString();
+        }
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "?";
         }
     }
 
@@ -225,6 +306,8 @@ internal static class GatewayBenchmarks
         }
     }
 
+    private sealed record RoutingVariant(string Label, string Policy, bool LatencyAware);
+
     private sealed record PhaseResult(PathStats Direct, PathStats Gateway, TimeSpan GatewayCpu, long GatewayPeakRss, int PeakGatewayOpen);
 
     /// <summary>Results of one path, thread-safe.</summary>
@@ -234,6 +317,7 @@ internal static class GatewayBenchmarks
         private readonly List<double> _ttft = [];
         private readonly List<double> _duration = [];
         private readonly List<double> _rates = [];
+        private readonly Dictionary<string, List<double>> _ttftByEngine = new(StringComparer.Ordinal);
 
         public int Ok { get; private set; }
 
@@ -255,6 +339,16 @@ internal static class GatewayBenchmarks
                 Tokens += result.Tokens;
                 _ttft.Add(result.TtftMs);
                 _duration.Add(result.DurationMs);
+                if (result.Engine is { } engine)
+                {
+                    if (!_ttftByEngine.TryGetValue(engine, out var list))
+                    {
+                        _ttftByEngine[engine] = list = [];
+                    }
+
+                    list.Add(result.TtftMs);
+                }
+
                 if (result.DurationMs > result.TtftMs)
                 {
                     _rates.Add((result.Tokens - 1) / ((result.DurationMs - result.TtftMs) / 1000.0));
@@ -267,6 +361,23 @@ internal static class GatewayBenchmarks
             lock (_lock)
             {
                 return StreamClient.Percentile(_ttft, p);
+            }
+        }
+
+        /// <summary>Successful requests the engine served (by the gateway's x-platform-engine header).</summary>
+        public int Served(string engine)
+        {
+            lock (_lock)
+            {
+                return _ttftByEngine.TryGetValue(engine, out var list) ? list.Count : 0;
+            }
+        }
+
+        public double EngineTtft(string engine, double p)
+        {
+            lock (_lock)
+            {
+                return _ttftByEngine.TryGetValue(engine, out var list) ? StreamClient.Percentile(list, p) : double.NaN;
             }
         }
 

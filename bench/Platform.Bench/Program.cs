@@ -34,8 +34,13 @@ static int Usage()
               --gateway-cpus LIST    run the gateway on these cores only (taskset -c LIST); start the tool
                                      itself under taskset for the other cores, e.g.
                                      taskset -c 0 dotnet run ... -- gateway-overhead --gateway-cpus 1
-          gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
-              --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
+          gateway-routing     3 engines, one slowed down: TTFT of round-robin, power-of-two-choices on load only
+                              (the routing before) and latency-aware, and the share of requests each engine served;
+                              one gateway each, every worker taking them in turn
+              --concurrency N  --requests N (per worker and gateway)  --warmup N  --slowdown X
+                                   (default 32, 40, 4, 4)
+              --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
+              --prompt-tokens N    prompt size, a different prompt per request (default 256; 0: the one short prompt)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
                               explicit error events, silently truncated (must be 0)
               --concurrency N  --max-tokens N (default 200, 200)

@@ -5,8 +5,8 @@ using System.Text.Json;
 
 namespace Platform.Bench;
 
-/// <summary>What one streamed request measured, client side.</summary>
-internal readonly record struct StreamResult(bool Ok, string? Error, double TtftMs, double DurationMs, int Tokens, bool Fallback);
+/// <summary>What one streamed request measured, client side; Engine is the gateway's x-platform-engine header (null direct).</summary>
+internal readonly record struct StreamResult(bool Ok, string? Error, double TtftMs, double DurationMs, int Tokens, bool Fallback, string? Engine = null);
 
 /// <summary>
 /// One OpenAI streaming chat request (SSE), timed from the request's start to the first content delta and to
@@ -45,6 +45,7 @@ internal static class StreamClient
             }
 
             var fallback = response.Headers.TryGetValues("x-platform-fallback", out var values) && values.Contains("true");
+            var engine = response.Headers.TryGetValues("x-platform-engine", out var engines) ? engines.FirstOrDefault() : null;
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             var finished = false;
@@ -60,8 +61,8 @@ internal static class StreamClient
                 {
                     var total = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                     return finished && tokens > 0
-                        ? new StreamResult(true, null, ttft, total, tokens, fallback)
-                        : new StreamResult(false, "incomplete stream", ttft, total, tokens, fallback);
+                        ? new StreamResult(true, null, ttft, total, tokens, fallback, engine)
+                        : new StreamResult(false, "incomplete stream", ttft, total, tokens, fallback, engine);
                 }
 
                 using var json = JsonDocument.Parse(line.AsMemory(6));

@@ -42,6 +42,7 @@ internal static class EngineSideExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEngineSelectionPolicy, LeastLoadedPolicy>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEngineSelectionPolicy, RoundRobinPolicy>());
         services.TryAddSingleton<IInFlightTracker, InFlightTracker>();
+        services.TryAddSingleton<EngineLatencyTracker>();
         services.TryAddSingleton<IEngineRouter, EngineRouter>();
 
         services.TryAddSingleton<EngineHealthView>();

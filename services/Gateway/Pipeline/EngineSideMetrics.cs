@@ -5,7 +5,8 @@ namespace Platform.Gateway.Pipeline;
 
 /// <summary>
 /// The engine side's instruments on the "Platform.Gateway" meter: routing decisions, retries, continuations,
-/// fallbacks, upstream failures and time to first token, breaker transitions, retry-budget rejections.
+/// fallbacks, upstream failures and time to first token, breaker transitions, retry-budget rejections, and the
+/// routing's latency estimates and latency outliers per engine.
 /// </summary>
 internal sealed class EngineSideMetrics
 {
@@ -21,10 +22,13 @@ internal sealed class EngineSideMetrics
     private readonly Counter<long> _breakerTransitions;
     private readonly Counter<long> _retryBudgetExhausted;
     private readonly Histogram<double> _upstreamTtft;
+    private readonly Counter<long> _latencyEjections;
+    private readonly Counter<long> _latencyProbes;
+    private readonly Meter _meter;
 
     public EngineSideMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(MeterName);
+        var meter = _meter = meterFactory.Create(MeterName);
         _routingDecisions = meter.CreateCounter<long>("platform.gateway.routing.decisions", "{decision}", "Engine choices by pool and reason.");
         _retries = meter.CreateCounter<long>("platform.gateway.retries", "{retry}", "Attempts retried on another engine before the first token, by error.");
         _continuations = meter.CreateCounter<long>("platform.gateway.continuations", "{continuation}", "Streams continued on another engine after the first token, by error and outcome.");
@@ -35,6 +39,27 @@ internal sealed class EngineSideMetrics
         _upstreamTtft = meter.CreateHistogram(
             "platform.gateway.upstream.time_to_first_token", "s", "Time from sending an attempt to an engine to its first stream event, by pool.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = TtftBuckets });
+        _latencyEjections = meter.CreateCounter<long>(
+            "platform.gateway.engine.latency_outlier.ejections", "{ejection}", "Engines found to be latency outliers (then given probes only), by engine.");
+        _latencyProbes = meter.CreateCounter<long>(
+            "platform.gateway.engine.latency_outlier.probes", "{request}", "Requests sent to a latency outlier to notice its recovery, by engine.");
+    }
+
+    /// <summary>Gauges read from the routing's latency tracker on collection (one series per engine it has seen).</summary>
+    public void ObserveEngineLatency(
+        Func<IEnumerable<Measurement<double>>> timeToFirstToken,
+        Func<IEnumerable<Measurement<double>>> interTokenLatency,
+        Func<IEnumerable<Measurement<int>>> outliers)
+    {
+        _meter.CreateObservableGauge(
+            "platform.gateway.engine.time_to_first_token.estimate", timeToFirstToken, "s",
+            "Time-decayed average of the upstream time to first token routing uses, by engine.");
+        _meter.CreateObservableGauge(
+            "platform.gateway.engine.inter_token_latency.estimate", interTokenLatency, "s",
+            "Time-decayed average of the inter-token latency routing uses, by engine.");
+        _meter.CreateObservableGauge(
+            "platform.gateway.engine.latency_outlier", outliers, unit: null,
+            "1 while the engine is a latency outlier (probes only), 0 otherwise, by engine.");
     }
 
     public void Routed(RouteDecision route) =>
@@ -52,6 +77,10 @@ internal sealed class EngineSideMetrics
         _breakerTransitions.Add(1, new("engine", engineId), new("from", StateName(from)), new("to", StateName(to)));
 
     public void RetryBudgetExhausted() => _retryBudgetExhausted.Add(1);
+
+    public void LatencyOutlierEjected(string engineId) => _latencyEjections.Add(1, new KeyValuePair<string, object?>("engine", engineId));
+
+    public void LatencyOutlierProbed(string engineId) => _latencyProbes.Add(1, new KeyValuePair<string, object?>("engine", engineId));
 
     public void UpstreamFirstToken(string pool, TimeSpan elapsed) => _upstreamTtft.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("pool", pool));
 

@@ -26,6 +26,7 @@ internal sealed partial class GenerationPipeline(
     IEngineRouter router,
     IUpstreamClient upstream,
     IInFlightTracker inFlight,
+    EngineLatencyTracker latency,
     BreakerRecorder breakers,
     RetryBudget retryBudget,
     EngineSideMetrics metrics,
@@ -120,6 +121,7 @@ internal sealed partial class GenerationPipeline(
             attempts++;
             var attemptStarted = timeProvider.GetTimestamp();
             var firstEvent = true;
+            var ttft = TimeSpan.Zero;
             UpstreamUsage? usage = null;
             UpstreamEnd end = new(UpstreamError.Canceled);
             using (inFlight.Track(route.Engine.Id))
@@ -132,7 +134,9 @@ internal sealed partial class GenerationPipeline(
                             if (firstEvent)
                             {
                                 firstEvent = false;
-                                metrics.UpstreamFirstToken(route.Pool, timeProvider.GetElapsedTime(attemptStarted));
+                                ttft = timeProvider.GetElapsedTime(attemptStarted);
+                                metrics.UpstreamFirstToken(route.Pool, ttft);
+                                latency.RecordFirstToken(route.Engine.Id, ttft);
                             }
 
                             // A continuation runs one choice (n = 1) as index 0.
@@ -178,6 +182,7 @@ internal sealed partial class GenerationPipeline(
             {
                 case UpstreamError.None:
                     breakers.Record(route.Engine.Id, EngineOutcome.Success, null);
+                    latency.RecordStream(route.Engine.Id, ttft, timeProvider.GetElapsedTime(attemptStarted), (usage?.CompletionTokens ?? 0) / Math.Max(1, request.Choices));
                     if (!routedSent)
                     {
                         yield return new RoutedEvent(route);

@@ -10,17 +10,20 @@ namespace Platform.Gateway.Routing;
 
 /// <summary>
 /// Model → pools (the pool whose affinity matches the kind first) → routable engines (not excluded, breaker closed,
-/// not draining, reachable, pressure normal) → prefix affinity within the load bound, else the selection policy.
-/// When no primary engine can take the request, the model's fallback pools, with the reason. Reads only local,
-/// lock-free state; the candidate buffer is pooled.
+/// not draining, reachable, pressure normal) → priced by observed latency, latency outliers set aside but for a
+/// probe per interval → prefix affinity within the load bound, else the selection policy. When no primary engine
+/// can take the request, the model's fallback pools, with the reason. Reads only local, lock-free state; the
+/// candidate buffers are pooled or on the stack.
 /// </summary>
 internal sealed class EngineRouter : IEngineRouter
 {
     private const double UnknownScore = 50;
+    private const int StackCandidates = 16;
     private readonly IFleetCatalog _catalog;
     private readonly IFleetState _state;
     private readonly IEngineHealthView _health;
     private readonly IInFlightTracker _inFlight;
+    private readonly EngineLatencyTracker _latency;
     private readonly IEngineSelectionPolicy _policy;
     private readonly RoutingOptions _options;
 
@@ -29,6 +32,7 @@ internal sealed class EngineRouter : IEngineRouter
         IFleetState state,
         IEngineHealthView health,
         IInFlightTracker inFlight,
+        EngineLatencyTracker latency,
         IEnumerable<IEngineSelectionPolicy> policies,
         IOptions<RoutingOptions> options)
     {
@@ -36,6 +40,7 @@ internal sealed class EngineRouter : IEngineRouter
         _state = state;
         _health = health;
         _inFlight = inFlight;
+        _latency = latency;
         _options = options.Value;
         _policy = policies.FirstOrDefault(p => string.Equals(p.Name, _options.Policy, StringComparison.OrdinalIgnoreCase))
             ?? throw new InvalidOperationException($"Gateway:Routing:Policy '{_options.Policy}' is not a registered selection policy.");
@@ -130,6 +135,16 @@ internal sealed class EngineRouter : IEngineRouter
             }
 
             var candidates = buffer.AsSpan(0, count);
+            if (_options.LatencyAware && count > 1)
+            {
+                if (PriceByLatency(candidates, out var routable) is { } probe)
+                {
+                    return new RouteDecision(probe, pool.Name, pool.Model, request.Kind, fallback, reason);
+                }
+
+                candidates = candidates[..routable];
+            }
+
             var picked = PickAffine(candidates, request) ?? _policy.Pick(candidates, request);
             return new RouteDecision(picked, pool.Name, pool.Model, request.Kind, fallback, reason);
         }
@@ -182,6 +197,74 @@ internal sealed class EngineRouter : IEngineRouter
         return true;
     }
 
+    /// <summary>
+    /// Sets each candidate's latency factor and records who is a latency outlier. When outliers and other engines are
+    /// both there, the outliers move out of the candidates (<paramref name="routable"/> is what is left at the front),
+    /// except that one whose probe is due is returned to serve this request. When every candidate is an outlier they
+    /// all stay: a slow engine is better than none.
+    /// </summary>
+    private EngineInfo? PriceByLatency(Span<EngineCandidate> candidates, out int routable)
+    {
+        var n = routable = candidates.Length;
+        var rentedEstimates = n > StackCandidates ? ArrayPool<LatencyEstimate>.Shared.Rent(n) : null;
+        var rentedDoubles = n > StackCandidates ? ArrayPool<double>.Shared.Rent(3 * n) : null;
+        try
+        {
+            Span<LatencyEstimate> estimates = rentedEstimates is null ? stackalloc LatencyEstimate[StackCandidates] : rentedEstimates;
+            Span<double> doubles = rentedDoubles is null ? stackalloc double[3 * StackCandidates] : rentedDoubles;
+            estimates = estimates[..n];
+            var factors = doubles.Slice(0, n);
+            var ratios = doubles.Slice(n, n);
+            for (var i = 0; i < n; i++)
+            {
+                estimates[i] = _latency.Estimate(candidates[i].Engine.Id);
+            }
+
+            LatencyScoring.Score(estimates, _options.LatencyMinSamples, doubles.Slice(2 * n, n), factors, ratios);
+            var outliers = 0;
+            for (var i = 0; i < n; i++)
+            {
+                candidates[i] = candidates[i] with { LatencyFactor = factors[i] };
+                var outlier = ratios[i] > _options.OutlierLatencyFactor;
+                _latency.SetOutlier(candidates[i].Engine.Id, outlier, estimates[i], ratios[i]);
+                outliers += outlier ? 1 : 0;
+            }
+
+            if (outliers == 0 || outliers == n)
+            {
+                return null;
+            }
+
+            var kept = 0;
+            for (var i = 0; i < n; i++)
+            {
+                if (ratios[i] <= _options.OutlierLatencyFactor)
+                {
+                    candidates[kept++] = candidates[i];
+                }
+                else if (_latency.TryTakeProbe(candidates[i].Engine.Id))
+                {
+                    return candidates[i].Engine;
+                }
+            }
+
+            routable = kept;
+            return null;
+        }
+        finally
+        {
+            if (rentedEstimates is not null)
+            {
+                ArrayPool<LatencyEstimate>.Shared.Return(rentedEstimates);
+            }
+
+            if (rentedDoubles is not null)
+            {
+                ArrayPool<double>.Shared.Return(rentedDoubles);
+            }
+        }
+    }
+
     /// <summary>Rendezvous hashing over the candidates; null when off, no prefix, or the affine engine is over the load bound.</summary>
     private EngineInfo? PickAffine(ReadOnlySpan<EngineCandidate> candidates, RoutingRequest request)
     {
@@ -202,11 +285,11 @@ internal sealed class EngineRouter : IEngineRouter
                 bestWeight = weight;
             }
 
-            minLoad = Math.Min(minLoad, EngineLoad.Of(candidates[i]));
+            minLoad = Math.Min(minLoad, EngineLoad.Weighted(candidates[i]));
         }
 
         var bound = (minLoad * _options.BoundedLoadFactor) + _options.BoundedLoadSlack;
-        return EngineLoad.Of(candidates[best]) <= bound ? candidates[best].Engine : null;
+        return EngineLoad.Weighted(candidates[best]) <= bound ? candidates[best].Engine : null;
     }
 
     private static bool Contains(IReadOnlyCollection<string> exclude, string id)

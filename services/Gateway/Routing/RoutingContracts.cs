@@ -24,7 +24,13 @@ internal interface IEngineRouter
 }
 
 /// <summary>A routable engine with what a selection policy may weigh.</summary>
-internal readonly record struct EngineCandidate(EngineInfo Engine, double HealthScore, int InFlight, double Waiting);
+/// <param name="Engine">The engine.</param>
+/// <param name="HealthScore">0 to 100 (higher is healthier); the neutral 50 when unknown.</param>
+/// <param name="InFlight">The gateway's requests on the engine.</param>
+/// <param name="Waiting">The engine's own queue (scraped or from the HealthScorer).</param>
+/// <param name="LatencyFactor">How much longer than the pool's fastest engine it takes per request, from observed
+/// latency (<see cref="LatencyScoring"/>): 1 when alike, unknown or latency-aware routing is off.</param>
+internal readonly record struct EngineCandidate(EngineInfo Engine, double HealthScore, int InFlight, double Waiting, double LatencyFactor = 1);
 
 /// <summary>
 /// Chooses one engine among healthy candidates of one pool (YARP's ILoadBalancingPolicy shape). Implementations:

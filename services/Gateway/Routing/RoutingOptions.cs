@@ -28,6 +28,38 @@ internal sealed class RoutingOptions
 
     /// <summary>Seed of the policies' random draws (tests, benchmarks); null: unseeded.</summary>
     public int? Seed { get; set; }
+
+    /// <summary>
+    /// Weigh each engine's observed latency (time to first token, inter-token latency) in its cost, and keep latency
+    /// outliers out of the rotation but for probes. Off: cost is load alone, as before.
+    /// </summary>
+    public bool LatencyAware { get; set; } = true;
+
+    /// <summary>Half-life of the time-decayed latency averages: a sample this old weighs half as much as a new one.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan LatencyHalfLife { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Samples an engine needs before its own estimate counts; until then it is priced at the pool's median.</summary>
+    [Range(1, 100000)]
+    public int LatencyMinSamples { get; set; } = 10;
+
+    /// <summary>An engine whose latency estimate exceeds this factor times the pool's median is a latency outlier.</summary>
+    [Range(1.1, 100.0)]
+    public double OutlierLatencyFactor { get; set; } = 2.5;
+
+    /// <summary>
+    /// A latency outlier gets at most one request (a probe, real traffic) per interval while other engines can serve,
+    /// and no more than one in <see cref="OutlierProbeRequests"/>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan OutlierProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Requests routed past a latency outlier before it gets a probe. Each probe is a slow answer for someone: one in
+    /// 200 (0.5%) keeps an ejected engine out of the pool's p99 whatever the traffic.
+    /// </summary>
+    [Range(1, 1000000)]
+    public int OutlierProbeRequests { get; set; } = 200;
 }
 
 /// <summary>The policy must be one of the registered names.</summary>

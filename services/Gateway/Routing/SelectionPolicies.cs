@@ -3,12 +3,22 @@ using Platform.Fleet.Catalog;
 
 namespace Platform.Gateway.Routing;
 
-/// <summary>A candidate's cost: the gateway's in-flight requests plus the engine's queue, the health score breaking ties.</summary>
+/// <summary>
+/// A candidate's cost: its expected wait in requests of the pool's fastest engine, the health score breaking ties.
+/// </summary>
 internal static class EngineLoad
 {
+    /// <summary>Requests on the engine: the gateway's in flight plus the engine's queue.</summary>
     public static double Of(in EngineCandidate c) => c.InFlight + c.Waiting;
 
-    public static double Cost(in EngineCandidate c) => Of(c) + ((100.0 - c.HealthScore) / 100.0);
+    /// <summary>
+    /// The load priced by latency: one more request waits for (load + 1) requests' worth of the engine's time, which
+    /// is the latency factor times the fastest engine's; minus that request itself, so it equals <see cref="Of"/>
+    /// when the engines are alike. An idle engine four times slower weighs as three requests on the fastest.
+    /// </summary>
+    public static double Weighted(in EngineCandidate c) => ((Of(c) + 1) * c.LatencyFactor) - 1;
+
+    public static double Cost(in EngineCandidate c) => Weighted(c) + ((100.0 - c.HealthScore) / 100.0);
 }
 
 /// <summary>A seedable random source shared by the policies (thread-safe).</summary>
@@ -32,7 +42,7 @@ internal sealed class RoutingRandom(IOptions<RoutingOptions> options)
     }
 }
 
-/// <summary>Two random candidates, the cheaper wins: near least-loaded quality without herding on one engine.</summary>
+/// <summary>Two random candidates, the cheaper wins (the first drawn on a tie): near least-loaded quality without herding on one engine.</summary>
 internal sealed class PowerOfTwoChoicesPolicy(RoutingRandom random) : IEngineSelectionPolicy
 {
     public const string PolicyName = "power-of-two-choices";

@@ -4,6 +4,7 @@ using Platform.Classifier.V1;
 using Platform.Fleet.Catalog;
 using Platform.Fleet.State;
 using Platform.Gateway.Pipeline;
+using Platform.Gateway.Routing;
 using Platform.Gateway.Tests.Fixtures.Engines;
 using Platform.Gateway.Upstream;
 
@@ -70,6 +71,42 @@ public sealed class GenerationPipelineTests
         Assert.True((bool)calls[0].Body["stream"]!);
         Assert.True((bool)calls[0].Body["stream_options"]!["include_usage"]!);
         Assert.Contains(_state.Outcomes, o => o.Engine == calls[0].EngineId && o.Outcome == EngineOutcome.Failure);
+    }
+
+    [Fact]
+    public async Task RunAsync_RetriedThenCompleted_LatencyRecordedForTheEngineThatAnswered()
+    {
+        _upstream.Then(new UpstreamEnd(UpstreamError.ServerError, 500))
+            .Then(Text("Hi"), new UpstreamUsage(5, 1, 0), Text(" there"), new UpstreamUsage(5, 2, 0), Text("!", "stop"), new UpstreamUsage(5, 3, 0), UpstreamEnd.Completed);
+        using var host = EngineSideHost.Build(Catalog(), _state, s => s.AddSingleton<IUpstreamClient>(_upstream));
+        var latency = host.Services.GetRequiredService<EngineLatencyTracker>();
+
+        await Collect(host.Services.GetRequiredService<IGenerationPipeline>(), Chat());
+
+        var calls = _upstream.Calls.ToArray();
+        Assert.Equal(0, latency.Estimate(calls[0].EngineId).TtftSamples);
+        Assert.Equal(0, latency.Estimate(calls[0].EngineId).ItlSamples);
+        var served = latency.Estimate(calls[1].EngineId);
+        Assert.Equal(1, served.TtftSamples);
+        Assert.Equal(1, served.ItlSamples);
+        Assert.True(served.TtftSeconds >= 0 && served.ItlSeconds >= 0);
+    }
+
+    [Fact]
+    public async Task RunAsync_BrokenAfterContent_FirstTokenRecordedButNoInterTokenLatency()
+    {
+        _upstream.Then(Text("Hello"), new UpstreamUsage(10, 1, 0), Text(" wor"), new UpstreamUsage(10, 2, 0), new UpstreamEnd(UpstreamError.StreamBroken))
+            .Then(Text("ld", "stop"), new UpstreamUsage(14, 1, 0), UpstreamEnd.Completed);
+        using var host = EngineSideHost.Build(Catalog(), _state, s => s.AddSingleton<IUpstreamClient>(_upstream));
+        var latency = host.Services.GetRequiredService<EngineLatencyTracker>();
+
+        await Collect(host.Services.GetRequiredService<IGenerationPipeline>(), Chat());
+
+        var calls = _upstream.Calls.ToArray();
+        Assert.Equal(1, latency.Estimate(calls[0].EngineId).TtftSamples);
+        Assert.Equal(0, latency.Estimate(calls[0].EngineId).ItlSamples);
+        Assert.Equal(1, latency.Estimate(calls[1].EngineId).TtftSamples);
+        Assert.Equal(0, latency.Estimate(calls[1].EngineId).ItlSamples);
     }
 
     [Fact]

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Platform.Classifier.V1;
 using Platform.Fleet.Catalog;
 using Platform.Fleet.State;
+using Platform.Gateway.Pipeline;
 using Platform.Gateway.Routing;
 using Platform.Gateway.Tests.Fixtures.Engines;
 
@@ -27,7 +29,8 @@ public sealed class EngineRouterTests
     {
         var options = Options.Create(new RoutingOptions { Policy = policy, PrefixAffinity = affinity, Seed = 7 });
         IEngineSelectionPolicy[] policies = [new PowerOfTwoChoicesPolicy(new RoutingRandom(options)), new LeastLoadedPolicy(), new RoundRobinPolicy()];
-        return new EngineRouter(catalog, _state, _health, _inFlight, policies, options);
+        var latency = new EngineLatencyTracker(options, TimeProvider.System, new EngineSideMetrics(new TestMeterFactory()), NullLogger<EngineLatencyTracker>.Instance);
+        return new EngineRouter(catalog, _state, _health, _inFlight, latency, policies, options);
     }
 
     private static RoutingRequest Request(TaskKind kind = TaskKind.General, ulong? prefix = null, string[]? exclude = null, bool noSpec = false) =>

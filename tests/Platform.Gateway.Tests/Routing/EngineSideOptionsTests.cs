@@ -35,6 +35,25 @@ public sealed class EngineSideOptionsTests
     }
 
     [Fact]
+    public async Task Start_BadLatencySettings_FailsNamingEverySetting()
+    {
+        using var host = EngineSideHost.Build(Catalog, new FakeFleetState(), settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Routing:LatencyHalfLife"] = "00:00:00",
+            ["Gateway:Routing:LatencyMinSamples"] = "0",
+            ["Gateway:Routing:OutlierLatencyFactor"] = "1.0",
+            ["Gateway:Routing:OutlierProbeInterval"] = "01:00:00",
+        });
+
+        var error = await Assert.ThrowsAnyAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains("LatencyHalfLife", error.Message, StringComparison.Ordinal);
+        Assert.Contains("LatencyMinSamples", error.Message, StringComparison.Ordinal);
+        Assert.Contains("OutlierLatencyFactor", error.Message, StringComparison.Ordinal);
+        Assert.Contains("OutlierProbeInterval", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_Defaults_StartAndStop()
     {
         using var host = EngineSideHost.Build(Catalog, new FakeFleetState());

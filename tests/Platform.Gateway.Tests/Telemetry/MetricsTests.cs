@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Platform.Gateway.Routing;
 using Platform.Gateway.Tests.Fixtures.Stack;
 
 namespace Platform.Gateway.Tests.Telemetry;
@@ -46,6 +48,28 @@ public sealed partial class MetricsTests
         Assert.Matches("platform_gateway_rate_limit_rejections_total\\{[^}]*tenant=\"tenant-limited\"[^}]*\\} [1-9][0-9]*", text);
         Assert.Matches("platform_gateway_requests_total\\{[^}]*http_response_status_code=\"401\"", text);
         Assert.Matches("platform_gateway_requests_total\\{[^}]*http_response_status_code=\"429\"", text);
+        AssertExpositionParses(text);
+    }
+
+    [Fact]
+    public async Task Metrics_LatencyRouting_EstimatesAndOutlierStateExposedAndExpositionParses()
+    {
+        var (host, _, _) = await GatewayHost.StartScriptedAsync();
+        await using var _h = host;
+        var latency = host.Services.GetRequiredService<EngineLatencyTracker>();
+        latency.RecordFirstToken("engine-fast", TimeSpan.FromMilliseconds(20));
+        latency.RecordStream("engine-fast", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(80), tokens: 7);
+        latency.RecordFirstToken("engine-slow", TimeSpan.FromMilliseconds(90));
+        latency.SetOutlier("engine-slow", outlier: true, latency.Estimate("engine-slow"), 4.5);
+        using var http = host.CreateHttpClient();
+
+        var text = await WaitForMetricsAsync(http, "platform_gateway_engine_latency_outlier_ejections_total");
+
+        Assert.Matches("platform_gateway_engine_time_to_first_token_estimate_seconds\\{[^}]*engine=\"engine-fast\"[^}]*\\} 0\\.02", text);
+        Assert.Matches("platform_gateway_engine_inter_token_latency_estimate_seconds\\{[^}]*engine=\"engine-fast\"[^}]*\\} 0\\.01", text);
+        Assert.Matches("platform_gateway_engine_latency_outlier\\{[^}]*engine=\"engine-slow\"[^}]*\\} 1", text);
+        Assert.Matches("platform_gateway_engine_latency_outlier\\{[^}]*engine=\"engine-fast\"[^}]*\\} 0", text);
+        Assert.Matches("platform_gateway_engine_latency_outlier_ejections_total\\{[^}]*engine=\"engine-slow\"[^}]*\\} 1", text);
         AssertExpositionParses(text);
     }
 

@@ -144,3 +144,24 @@ internal sealed class FakeHealthView : Platform.Gateway.Health.IEngineHealthView
     public void Set(string engineId, double score = 100, PressureState pressure = PressureState.Normal, bool reachable = true, double waiting = 0) =>
         _entries[engineId] = new EngineHealthEntry(engineId, score, pressure, reachable, 0.1, 0, waiting, double.NaN, DateTimeOffset.UtcNow);
 }
+
+/// <summary>Meters for components built by hand in unit tests; disposed with the factory.</summary>
+internal sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+{
+    private readonly ConcurrentBag<System.Diagnostics.Metrics.Meter> _meters = [];
+
+    public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+    {
+        var meter = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, scope: this);
+        _meters.Add(meter);
+        return meter;
+    }
+
+    public void Dispose()
+    {
+        foreach (var meter in _meters)
+        {
+            meter.Dispose();
+        }
+    }
+}

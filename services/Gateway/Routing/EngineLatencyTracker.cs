@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Platform.Gateway.Pipeline;
+
+namespace Platform.Gateway.Routing;
+
+/// <summary>One engine's latency as this gateway observed it: time-decayed averages and how many samples fed them.</summary>
+/// <param name="TtftSeconds">Upstream time to first token (request sent to first stream event); NaN without samples.</param>
+/// <param name="TtftSamples">Samples ever recorded for the TTFT average.</param>
+/// <param name="ItlSeconds">Inter-token latency after the first token; NaN without samples.</param>
+/// <param name="ItlSamples">Samples ever recorded for the ITL average.</param>
+internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSamples, double ItlSeconds, long ItlSamples)
+{
+    public static readonly LatencyEstimate None = new(double.NaN, 0, double.NaN, 0);
+}
+
+/// <summary>
+/// Per-engine latency as the gateway sees it, for routing: a time-decayed EWMA of the upstream time to first token
+/// and of the inter-token latency, fed by the pipeline once at the first token and once at the end of each attempt
+/// (never per token). A sample's weight is <c>1 - 2^(-Δt / half-life)</c>, Δt the time since the engine's previous
+/// sample, so the average covers the last few half-lives whatever the request rate, and the first sample after a
+/// quiet spell (an outlier's probe) counts for much: a recovered engine's estimate comes down within a few probes.
+/// Also holds each engine's latency-outlier state (set by the router), its probe clock and its metrics.
+/// </summary>
+/// <remarks>
+/// Thread-safety: an engine's averages are updated under its own lock (two updates per request); the router reads
+/// them without a lock (aligned 64-bit reads are atomic; the fields may be one update apart, which routing
+/// tolerates). Outlier transitions and probe grants are compare-and-swap, so exactly one caller wins each.
+/// </remarks>
+internal sealed partial class EngineLatencyTracker
+{
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly EngineSideMetrics _metrics;
+    private readonly ILogger<EngineLatencyTracker> _logger;
+    private readonly double _halfLifeTicks;
+    private readonly long _probeIntervalTicks;
+    private readonly int _probeRequests;
+
+    public EngineLatencyTracker(IOptions<RoutingOptions> options, TimeProvider time, EngineSideMetrics metrics, ILogger<EngineLatencyTracker> logger)
+    {
+        _time = time;
+        _metrics = metrics;
+        _logger = logger;
+        _halfLifeTicks = options.Value.LatencyHalfLife.TotalSeconds * time.TimestampFrequency;
+        _probeIntervalTicks = (long)(options.Value.OutlierProbeInterval.TotalSeconds * time.TimestampFrequency);
+        _probeRequests = options.Value.OutlierProbeRequests;
+        metrics.ObserveEngineLatency(ObserveTtft, ObserveItl, ObserveOutliers);
+    }
+
+    /// <summary>Records an attempt's time from sending the request to the engine's first stream event.</summary>
+    public void RecordFirstToken(string engineId, TimeSpan ttft)
+    {
+        var entry = Get(engineId);
+        var now = _time.GetTimestamp();
+        lock (entry.Sync)
+        {
+            Update(ref entry.Ttft, ref entry.TtftSamples, ref entry.TtftAt, ttft.TotalSeconds, now);
+        }
+    }
+
+    /// <summary>
+    /// Records the inter-token latency of an attempt that ended normally: (duration - TTFT) / (tokens - 1), the time
+    /// per token after the first (tokens per choice). Fewer than two tokens say nothing about it.
+    /// </summary>
+    public void RecordStream(string engineId, TimeSpan ttft, TimeSpan duration, int tokens)
+    {
+        if (tokens < 2 || duration < ttft)
+        {
+            return;
+        }
+
+        var entry = Get(engineId);
+        var now = _time.GetTimestamp();
+        var itl = (duration - ttft).TotalSeconds / (tokens - 1);
+        lock (entry.Sync)
+        {
+            Update(ref entry.Itl, ref entry.ItlSamples, ref entry.ItlAt, itl, now);
+        }
+    }
+
+    /// <summary>The engine's current estimate (<see cref="LatencyEstimate.None"/> when never observed).</summary>
+    public LatencyEstimate Estimate(string engineId)
+    {
+        if (!_entries.TryGetValue(engineId, out var e))
+        {
+            return LatencyEstimate.None;
+        }
+
+        return new LatencyEstimate(Volatile.Read(ref e.Ttft), Volatile.Read(ref e.TtftSamples), Volatile.Read(ref e.Itl), Volatile.Read(ref e.ItlSamples));
+    }
+
+    /// <summary>Whether the router last found the engine to be a latency outlier.</summary>
+    public bool IsOutlier(string engineId) => _entries.TryGetValue(engineId, out var e) && Volatile.Read(ref e.Outlier) == 1;
+
+    /// <summary>
+    /// The router's verdict for an engine; a change is logged and counted once, and an engine just ejected waits a
+    /// whole probe interval and <see cref="RoutingOptions.OutlierProbeRequests"/> requests for its first probe.
+    /// </summary>
+    public void SetOutlier(string engineId, bool outlier, in LatencyEstimate estimate, double ratio)
+    {
+        var entry = Get(engineId);
+        var (from, to) = outlier ? (0, 1) : (1, 0);
+        if (Volatile.Read(ref entry.Outlier) == to || Interlocked.CompareExchange(ref entry.Outlier, to, from) != from)
+        {
+            return;
+        }
+
+        if (outlier)
+        {
+            Volatile.Write(ref entry.PassedOver, 0);
+            Volatile.Write(ref entry.LastProbe, _time.GetTimestamp());
+            _metrics.LatencyOutlierEjected(engineId);
+            LogEjected(_logger, engineId, estimate.TtftSeconds * 1000, estimate.ItlSeconds * 1000, ratio);
+        }
+        else
+        {
+            LogReadmitted(_logger, engineId, estimate.TtftSeconds * 1000, estimate.ItlSeconds * 1000, ratio);
+        }
+    }
+
+    /// <summary>
+    /// Called for an outlier engine on each request routed while it is set aside. True for exactly one caller once
+    /// both a probe interval and <see cref="RoutingOptions.OutlierProbeRequests"/> requests have passed since the
+    /// last probe (or the ejection): that request probes it. The trickle is thus at most one per interval and at most
+    /// one in that many requests, whatever the traffic.
+    /// </summary>
+    public bool TryTakeProbe(string engineId)
+    {
+        var entry = Get(engineId);
+        if (Interlocked.Increment(ref entry.PassedOver) < _probeRequests)
+        {
+            return false;
+        }
+
+        var now = _time.GetTimestamp();
+        var last = Volatile.Read(ref entry.LastProbe);
+        if (now - last < _probeIntervalTicks || Interlocked.CompareExchange(ref entry.LastProbe, now, last) != last)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref entry.PassedOver, 0);
+        _metrics.LatencyOutlierProbed(engineId);
+        return true;
+    }
+
+    private Entry Get(string engineId) => _entries.GetOrAdd(engineId, static _ => new Entry());
+
+    private void Update(ref double average, ref long samples, ref long at, double sample, long now)
+    {
+        if (samples == 0)
+        {
+            Volatile.Write(ref average, sample);
+        }
+        else
+        {
+            var weight = 1 - Math.Pow(2, -Math.Max(0, now - at) / _halfLifeTicks);
+            Volatile.Write(ref average, average + ((sample - average) * weight));
+        }
+
+        at = now;
+        Volatile.Write(ref samples, samples + 1);
+    }
+
+    private IEnumerable<Measurement<double>> ObserveTtft()
+    {
+        foreach (var (id, e) in _entries)
+        {
+            if (Volatile.Read(ref e.TtftSamples) > 0)
+            {
+                yield return new Measurement<double>(Volatile.Read(ref e.Ttft), new KeyValuePair<string, object?>("engine", id));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveItl()
+    {
+        foreach (var (id, e) in _entries)
+        {
+            if (Volatile.Read(ref e.ItlSamples) > 0)
+            {
+                yield return new Measurement<double>(Volatile.Read(ref e.Itl), new KeyValuePair<string, object?>("engine", id));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveOutliers()
+    {
+        foreach (var (id, e) in _entries)
+        {
+            yield return new Measurement<int>(Volatile.Read(ref e.Outlier), new KeyValuePair<string, object?>("engine", id));
+        }
+    }
+
+    private sealed class Entry
+    {
+        public readonly Lock Sync = new();
+        public double Ttft = double.NaN;
+        public long TtftSamples;
+        public long TtftAt;
+        public double Itl = double.NaN;
+        public long ItlSamples;
+        public long ItlAt;
+        public int Outlier;
+        public long LastProbe;
+        public long PassedOver;
+    }
+
+    [LoggerMessage(EventId = 3501, Level = LogLevel.Warning, Message = "Engine {EngineId} ejected as a latency outlier: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median; it gets probes only")]
+    private static partial void LogEjected(ILogger logger, string engineId, double ttftMs, double itlMs, double ratio);
+
+    [LoggerMessage(EventId = 3502, Level = LogLevel.Information, Message = "Engine {EngineId} readmitted: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median")]
+    private static partial void LogReadmitted(ILogger logger, string engineId, double ttftMs, double itlMs, double ratio);
+}

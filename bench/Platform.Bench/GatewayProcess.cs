@@ -7,7 +7,8 @@ internal sealed record BenchPool(string Name, string Model, string Affinity, IRe
 
 /// <summary>
 /// Starts the gateway as its own process with exactly the configuration the AppHost gives it (the Fleet catalog,
-/// ConnectionStrings__redis, Kestrel endpoints), plus benchmark-specific settings.
+/// ConnectionStrings__redis, Kestrel endpoints), plus benchmark-specific settings. <c>onOutput</c> receives its
+/// console lines (its logs).
 /// </summary>
 internal static class GatewayProcess
 {
@@ -18,7 +19,8 @@ internal static class GatewayProcess
         BenchProcess redis,
         IReadOnlyList<BenchPool> pools,
         IDictionary<string, string> settings,
-        CancellationToken ct)
+        CancellationToken ct,
+        Action<string>? onOutput = null)
     {
         var http = BenchProcess.FreePort();
         var grpc = BenchProcess.FreePort();
@@ -61,6 +63,6 @@ internal static class GatewayProcess
         }
 
         return BenchProcess.StartAsync(name, "dotnet", [BenchProcess.BuildOutput("GatewayOutput")], env,
-            new Uri($"http://127.0.0.1:{http}"), "/health", ct);
+            new Uri($"http://127.0.0.1:{http}"), "/health", ct, onOutput);
     }
 }

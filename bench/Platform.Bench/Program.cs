@@ -31,11 +31,13 @@ static int Usage()
               --large-concurrency N  large phase (default 1000)
           gateway-routing     3 engines, one slowed down: TTFT of health-aware routing vs round-robin
               --concurrency N  --requests N  --slowdown X (default 32, 12, 4)
-          gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
-                              explicit error events, silently truncated (must be 0)
-              --concurrency N  --max-tokens N (default 200, 200)
+          gateway-crash       3 engines under streaming load; one crashes mid-stream: the streams on it, how each
+                              ended (continued, retried, explicit error event, silently truncated: must be 0),
+                              continued streams checked for tokens and usage
+              --concurrency N  --max-tokens N  --max-num-seqs N (default 200, 200, 48)
           gateway-redis-outage  2 gateways on one Redis under load; Redis stopped, then restarted on the
-                              same port: failures per phase and time until both gateways are back on Redis
+                              same port: failures per phase; time until both gateways are back on Redis and a
+                              breaker opened by A during the outage is in Redis and on B
               --concurrency N  --outage-seconds N (default 64, 30)
         """);
     return 2;

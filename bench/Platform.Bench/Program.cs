@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "gateway-routing" => await GatewayBenchmarks.RoutingAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-breaker-propagation" => await BreakerPropagationBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -39,6 +40,9 @@ static int Usage()
                               same port: failures per phase; time until both gateways are back on Redis and a
                               breaker opened by A during the outage is in Redis and on B
               --concurrency N  --outage-seconds N (default 64, 30)
+          gateway-breaker-propagation  2 gateways on one Redis, 3 engines: A opens an engine's breaker (real
+                              failures), time until B holds it (p50/p99/max), B's requests kept off it
+              --samples N (default 50)
         """);
     return 2;
 }

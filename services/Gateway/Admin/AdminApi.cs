@@ -83,7 +83,7 @@ internal static class AdminApi
                 WriteMs(json, "openedAtMs", breaker.OpenedAt);
                 WriteMs(json, "retryAtMs", breaker.RetryAt);
                 json.WriteString("reason", breaker.Reason);
-                WriteMs(json, "changedAtMs", changes.BreakerChangedAt(engine.Id));
+                WriteMs(json, "changedAtMs", changes.BreakerChangedAt(engine.Id, breaker.Version));
                 json.WriteEndObject();
                 if (health.Get(engine.Id) is { } h)
                 {

@@ -4,15 +4,18 @@ using Platform.Fleet.State;
 namespace Platform.Gateway.Admin;
 
 /// <summary>
-/// When this replica last applied a breaker change per engine (its own or one received from another replica), on
-/// its own clock, taken in the <see cref="IFleetState.Changed"/> handler: the router reads the same local copy, so
-/// this is the moment routing here started (or stopped) honouring the new state.
+/// When this replica applied the latest breaker change per engine (its own or one received from another replica):
+/// the fleet state's time of the change (<see cref="FleetChange.At"/>, taken where the new record is put in place,
+/// so later handlers of the event do not delay it), with the version it produced. The router reads the same local
+/// copy, so this is when routing here began honouring the change.
 /// </summary>
-internal sealed class FleetChangeTimes(IFleetState state, TimeProvider time) : IHostedService
+internal sealed class FleetChangeTimes(IFleetState state) : IHostedService
 {
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _breakerChanged = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Version, DateTimeOffset At)> _breakerChanged = new(StringComparer.Ordinal);
 
-    public DateTimeOffset? BreakerChangedAt(string engineId) => _breakerChanged.TryGetValue(engineId, out var at) ? at : null;
+    /// <summary>When the change that produced <paramref name="version"/> was applied; null if not known (yet).</summary>
+    public DateTimeOffset? BreakerChangedAt(string engineId, long version) =>
+        _breakerChanged.TryGetValue(engineId, out var changed) && changed.Version == version ? changed.At : null;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -30,7 +33,7 @@ internal sealed class FleetChangeTimes(IFleetState state, TimeProvider time) : I
     {
         if (change.Kind == FleetChangeKind.Breaker)
         {
-            _breakerChanged[change.EngineId] = time.GetUtcNow();
+            _breakerChanged[change.EngineId] = (state.GetBreaker(change.EngineId).Version, change.At);
         }
     }
 }

@@ -7,6 +7,7 @@ using Platform.Fleet.State;
 using Platform.Gateway.Admin;
 using Platform.Gateway.Auth;
 using Platform.Gateway.Tests.Api;
+using Platform.Gateway.Tests.Fixtures.Engines;
 using Platform.Gateway.Tests.Fixtures.Stack;
 
 namespace Platform.Gateway.Tests.Admin;
@@ -75,6 +76,23 @@ public sealed class AdminApiTests
         Assert.Equal(JsonValueKind.Null, closed.GetProperty("changedAtMs").ValueKind);
         Assert.Equal("enginegeneral", engines["enginegeneral-0"].GetProperty("pool").GetString());
         Assert.Equal(0, engines["enginegeneral-0"].GetProperty("inFlight").GetInt32());
+    }
+
+    [Fact]
+    public async Task ChangeTimes_AnotherVersionThanTheLastChangeSeen_Unknown()
+    {
+        var state = new FakeFleetState();
+        var times = new FleetChangeTimes(state);
+        await times.StartAsync(Ct);
+        var before = DateTimeOffset.UtcNow;
+
+        state.SetBreaker("e1", BreakerState.Open);
+
+        // A view read after the swap and before the change handler ran holds a newer version than the time known.
+        Assert.InRange(times.BreakerChangedAt("e1", 1)!.Value, before, DateTimeOffset.UtcNow);
+        Assert.Null(times.BreakerChangedAt("e1", 2));
+        Assert.Null(times.BreakerChangedAt("e2", 0));
+        await times.StopAsync(Ct);
     }
 
     [Fact]

@@ -112,6 +112,8 @@ internal static class BreakerPropagationBenchmark
                 }
             }
 
+            var redisErrors = (A: RedisErrors(await http.GetStringAsync(new Uri(gatewayA.BaseUri, "metrics"), ct)),
+                B: RedisErrors(await http.GetStringAsync(new Uri(gatewayB.BaseUri, "metrics"), ct)));
             var report = new StringBuilder()
                 .AppendLine(CultureInfo.InvariantCulture, $"## Breaker propagation between two gateway replicas on one Redis ({applied.Count} samples, 3 engines, {Environment.ProcessorCount} cores, {total.Elapsed.TotalSeconds:F0} s)")
                 .AppendLine()
@@ -124,9 +126,11 @@ internal static class BreakerPropagationBenchmark
                 .AppendLine(CultureInfo.InvariantCulture, $"| applied in B's fleet state (B's clock, `changedAtMs`; its router reads the same copy) | {P(applied, 0.50)} | {P(applied, 0.99)} | {P(applied, 1)} |")
                 .AppendLine(CultureInfo.InvariantCulture, $"| seen by polling B's `GET /admin/fleet` every ~5 ms (upper bound) | {P(polled, 0.50)} | {P(polled, 0.99)} | {P(polled, 1)} |")
                 .AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"Samples (applied, ms, sorted): {string.Join(' ', applied.Order().Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}")
+                .AppendLine(CultureInfo.InvariantCulture, $"Samples (applied, ms, sorted): {string.Join(' ', applied.Order().Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))}")
                 .AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"With the fault lifted and the breaker still open, B sent {sentToOpenOnB} of {checkedOnB} requests to the engine A had cut off (must be 0).");
+                .AppendLine(CultureInfo.InvariantCulture, $"With the fault lifted and the breaker still open, B sent {sentToOpenOnB} of {checkedOnB} requests to the engine A had cut off (must be 0).")
+                .AppendLine(CultureInfo.InvariantCulture, $"Redis calls that failed or took longer than `RedisTimeout` (250 ms) during the run: A {redisErrors.A}, B {redisErrors.B} (`platform_fleet_redis_errors_total`);")
+                .AppendLine("a transition made then is local and reaches Redis, and B, with the next reconcile (every 0.5 s while Redis is unavailable).");
             Console.WriteLine(report);
             if (args.String("out") is { } path)
             {
@@ -184,6 +188,10 @@ internal static class BreakerPropagationBenchmark
         using var response = await http.PostAsJsonAsync(new Uri(engine.BaseUri, "admin/faults"), faults, ct);
         response.EnsureSuccessStatusCode();
     }
+
+    private static double RedisErrors(string metrics) => metrics.Split('\n')
+        .Where(l => l.StartsWith("platform_fleet_redis_errors_total{", StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
     private static double P99(List<double> values) => values.Count == 0 ? double.NaN : StreamClient.Percentile([.. values], 0.99);
 

@@ -269,6 +269,7 @@ internal static class GatewayResilienceBenchmarks
             // Converged: both replicas on Redis again, and the breaker A opened during the outage is in Redis and is
             // what B routes on. Each replica's admin view is read every ~10 ms; B also says when it applied the change.
             double? availableA = null, availableB = null, inRedis = null, onB = null, appliedOnB = null;
+            var trace = new List<string>();
             while (back.Elapsed < TimeSpan.FromSeconds(30) && (availableA is null || availableB is null || inRedis is null || onB is null || appliedOnB is null))
             {
                 var a = await FleetView.ReadAsync(http, gatewayA, ct);
@@ -282,7 +283,13 @@ internal static class GatewayResilienceBenchmarks
                 {
                     // The view may be read between the swap and the change handler: the time follows on the next read.
                     onB ??= at;
-                    appliedOnB = seen.ChangedAtMs - backAtMs;
+                    appliedOnB ??= seen.ChangedAtMs - backAtMs;
+                }
+
+                var step = $"{b.Breakers[Side].State} v{b.Breakers[Side].Version} applied {b.Breakers[Side].ChangedAtMs - backAtMs:F0}, Redis {stored?.State ?? "-"} v{stored?.Version}, on Redis A {a.RedisAvailable} B {b.RedisAvailable}";
+                if (trace.Count == 0 || !trace[^1].EndsWith(step, StringComparison.Ordinal))
+                {
+                    trace.Add($"{at:F0} ms: {step}");
                 }
 
                 await Task.Delay(10, ct);
@@ -316,7 +323,14 @@ internal static class GatewayResilienceBenchmarks
                 .AppendLine(CultureInfo.InvariantCulture, $"| gateway B back on Redis | {Ms(availableB)} |")
                 .AppendLine(CultureInfo.InvariantCulture, $"| the breaker A opened during the outage is in Redis | {Ms(inRedis)} |")
                 .AppendLine(CultureInfo.InvariantCulture, $"| B reports it open (seen by polling; B applied it at {Ms(appliedOnB)} on its own clock) | {Ms(onB)} |")
-                .AppendLine(CultureInfo.InvariantCulture, $"| **converged** (all of the above; target 5 s) | **{Ms(converged)}** |");
+                .AppendLine(CultureInfo.InvariantCulture, $"| **converged** (all of the above; target 5 s) | **{Ms(converged)}** |")
+                .AppendLine()
+                .AppendLine("What B held for the side engine, and Redis, as polled after Redis returned:")
+                .AppendLine()
+                .AppendLine("```")
+                .AppendJoin(Environment.NewLine, trace)
+                .AppendLine()
+                .AppendLine("```");
             Console.WriteLine(report);
             await WriteOutAsync(args, report);
             var failed = phases.Values.Sum(o => o.Refused + o.ErrorEvents + o.Truncated);

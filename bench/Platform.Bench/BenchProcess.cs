@@ -71,7 +71,8 @@ internal sealed class BenchProcess : IAsyncDisposable
         IDictionary<string, string> environment,
         Uri baseUri,
         string? healthPath,
-        CancellationToken ct)
+        CancellationToken ct,
+        Action<string>? onOutput = null)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -90,7 +91,13 @@ internal sealed class BenchProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {name}");
-        process.OutputDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                onOutput?.Invoke(e.Data);
+            }
+        };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)

@@ -7,7 +7,8 @@ internal sealed record BenchPool(string Name, string Model, string Affinity, IRe
 
 /// <summary>
 /// Starts the gateway as its own process with exactly the configuration the AppHost gives it (the Fleet catalog,
-/// ConnectionStrings__redis, Kestrel endpoints), plus benchmark-specific settings.
+/// ConnectionStrings__redis, Kestrel endpoints), plus benchmark-specific settings. <c>onOutput</c> receives its
+/// console lines (its logs).
 /// </summary>
 internal static class GatewayProcess
 {
@@ -19,7 +20,8 @@ internal static class GatewayProcess
         IReadOnlyList<BenchPool> pools,
         IDictionary<string, string> settings,
         CancellationToken ct,
-        string? cpus = null)
+        string? cpus = null,
+        Action<string>? onOutput = null)
     {
         var http = BenchProcess.FreePort();
         var grpc = BenchProcess.FreePort();
@@ -64,7 +66,7 @@ internal static class GatewayProcess
         // With cpus the gateway runs on those cores only (taskset), as it would on its own node in production.
         var dll = BenchProcess.BuildOutput("GatewayOutput");
         return cpus is null
-            ? BenchProcess.StartAsync(name, "dotnet", [dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct)
-            : BenchProcess.StartAsync(name, "taskset", ["-c", cpus, "dotnet", dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct);
+            ? BenchProcess.StartAsync(name, "dotnet", [dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct, onOutput)
+            : BenchProcess.StartAsync(name, "taskset", ["-c", cpus, "dotnet", dll], env, new Uri($"http://127.0.0.1:{http}"), "/health", ct, onOutput);
     }
 }

@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "gateway-routing" => await GatewayBenchmarks.RoutingAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-breaker-propagation" => await BreakerPropagationBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -41,12 +42,17 @@ static int Usage()
                                    (default 32, 40, 4, 4)
               --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
               --prompt-tokens N    prompt size, a different prompt per request (default 256; 0: the one short prompt)
-          gateway-crash       3 engines under streaming load; one crashes mid-stream: completed, refused,
-                              explicit error events, silently truncated (must be 0)
-              --concurrency N  --max-tokens N (default 200, 200)
+          gateway-crash       3 engines under streaming load; one crashes mid-stream: the streams on it, how each
+                              ended (continued, retried, explicit error event, silently truncated: must be 0),
+                              continued streams checked for tokens and usage
+              --concurrency N  --max-tokens N  --max-num-seqs N (default 200, 200, 48)
           gateway-redis-outage  2 gateways on one Redis under load; Redis stopped, then restarted on the
-                              same port: failures per phase and time until both gateways are back on Redis
+                              same port: failures per phase; time until both gateways are back on Redis and a
+                              breaker opened by A during the outage is in Redis and on B
               --concurrency N  --outage-seconds N (default 64, 30)
+          gateway-breaker-propagation  2 gateways on one Redis, 3 engines: A opens an engine's breaker (real
+                              failures), time until B holds it (p50/p99/max), B's requests kept off it
+              --samples N (default 50)
         """);
     return 2;
 }

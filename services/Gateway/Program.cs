@@ -1,3 +1,4 @@
+using Platform.Gateway.Admin;
 using Platform.Gateway.Api;
 using Platform.Gateway.Grpc;
 
@@ -16,6 +17,7 @@ var app = builder.Build();
 app.UseOpenAiErrors();
 app.MapDefaultEndpoints();
 app.MapOpenAiApi();
+app.MapAdminApi();
 app.MapGrpcService<InferenceService>();
 app.MapGrpcDefaultEndpoints();
 

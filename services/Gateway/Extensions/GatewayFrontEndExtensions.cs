@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using Platform.Gateway.Admin;
 using Platform.Gateway.Api;
 using Platform.Gateway.Auth;
 using Platform.Gateway.Limits;
@@ -11,7 +12,7 @@ using Platform.Gateway.Telemetry;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>Wiring of the gateway's front end: HTTP limits, API keys, per-key limits, telemetry.</summary>
+/// <summary>Wiring of the gateway's front end: HTTP limits, API keys, per-key limits, telemetry, the admin key.</summary>
 internal static class GatewayFrontEndExtensions
 {
     public static WebApplicationBuilder AddGatewayFrontEnd(this WebApplicationBuilder builder)
@@ -28,6 +29,12 @@ internal static class GatewayFrontEndExtensions
         services.AddHostedService<ApiKeyStartupCheck>();
         services.AddSingleton<GatewayTelemetry>();
         services.AddSingleton<KeyRateLimiter>();
+
+        services.AddOptions<AdminOptions>().BindConfiguration(AdminOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
+        services.AddSingleton<AdminKey>();
+        services.AddSingleton<FleetChangeTimes>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetChangeTimes>());
 
         // promtool check metrics rejects a "_count" suffix on anything but histograms and summaries; these runtime
         // gauges/counters get names that keep their meaning and pass it.

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Platform.Fleet.Catalog;
 using Platform.Fleet.State;
+using Platform.Gateway.Routing;
 
 namespace Platform.Gateway.Health;
 
@@ -10,11 +11,17 @@ namespace Platform.Gateway.Health;
 /// The gateway's own health source while the HealthScorer stream is not live: every engine's /metrics each interval
 /// (all engines at once, each with a timeout), turned into an entry with a score, the pressure state (hysteresis)
 /// and reachability. Pressure and reachability changes are published through the fleet state so replicas agree.
+/// A scrape that times out is not held against an engine this gateway has requests in flight on: on a starved host
+/// every /metrics call can time out while the engines stream normally, and counting those would take the whole
+/// fleet out of routing (new requests refused, broken streams not continued). Such an engine is judged by its own
+/// requests instead (first-token and idle timeouts, broken streams: its breaker). Refused or reset connections and
+/// error statuses always count.
 /// </summary>
 internal sealed partial class EngineMetricsScraper(
     IFleetCatalog catalog,
     IFleetState fleetState,
     EngineHealthView view,
+    IInFlightTracker inFlight,
     IHttpClientFactory httpClientFactory,
     IOptions<HealthOptions> options,
     TimeProvider timeProvider,
@@ -22,6 +29,8 @@ internal sealed partial class EngineMetricsScraper(
 {
     // Read when used, not when constructed: hosted services are built before options are validated at start,
     // and reading here would report this one setting instead of every wrong one.
+    private const string TimeoutError = "timeout";
+
     private HealthOptions Options => options.Value;
     private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
 
@@ -98,6 +107,12 @@ internal sealed partial class EngineMetricsScraper(
                 engine.Id, PressureHysteresis.Score(m.KvCacheUsage, m.Waiting), pressure, true,
                 double.IsNaN(m.KvCacheUsage) ? 0 : m.KvCacheUsage, m.Running, m.Waiting, double.NaN, now);
         }
+        else if (error == TimeoutError && inFlight.Count(engine.Id) > 0)
+        {
+            // Not counted (see the class comment): the last figures stand, the failure count does not move.
+            var basis = previous ?? new EngineHealthEntry(engine.Id, double.NaN, PressureState.Normal, true, 0, 0, 0, double.NaN, now);
+            entry = basis with { ObservedAt = now };
+        }
         else
         {
             var failures = _failures.GetValueOrDefault(engine.Id) + 1;
@@ -145,7 +160,7 @@ internal sealed partial class EngineMetricsScraper(
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return (null, "timeout");
+            return (null, TimeoutError);
         }
         catch (HttpRequestException ex)
         {

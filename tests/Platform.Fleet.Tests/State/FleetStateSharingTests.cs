@@ -99,6 +99,21 @@ public sealed class FleetStateSharingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PublishHealthAsync_UnknownFiguresAreNaN_VisibleToOtherReplica()
+    {
+        await using var a = await FleetReplica.StartAsync(_redis, _time);
+        await using var b = await FleetReplica.StartAsync(_redis, _time);
+
+        // As the gateway's own scraper publishes: it has no TTFT percentile.
+        var entry = new EngineHealthEntry("e1", 40, PressureState.Normal, false, 0.2, 3, 1, double.NaN, _time.GetUtcNow());
+        await a.State.PublishHealthAsync([entry], default);
+
+        await Poll.UntilAsync(() => b.State.GetHealth("e1") is not null, Timeout, "replica B to see the health entry");
+        Assert.Equal(entry, b.State.GetHealth("e1"));
+        Assert.True(a.State.RedisAvailable);
+    }
+
+    [Fact]
     public async Task StartAsync_ExistingState_LoadedByANewReplica()
     {
         await using var a = await FleetReplica.StartAsync(_redis, _time);

@@ -1,8 +1,10 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Platform.Fleet.Catalog;
 using Platform.Fleet.State;
 using Platform.Gateway.Health;
+using Platform.Gateway.Routing;
 using Platform.Gateway.Tests.Fixtures.Engines;
 
 namespace Platform.Gateway.Tests.Health;
@@ -11,12 +13,18 @@ public sealed class EngineMetricsScraperTests
 {
     private readonly FakeFleetState _state = new();
     private volatile string? _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.1\n";
+    private volatile bool _hang;
 
-    private async Task<(EngineMetricsScraper Scraper, IEngineHealthView View, IAsyncDisposable Server, IDisposable Host)> StartAsync()
+    private async Task<(EngineMetricsScraper Scraper, IEngineHealthView View, IAsyncDisposable Server, IHost Host)> StartAsync()
     {
         var server = await ScriptedEngineServer.StartAsync(async ctx =>
         {
-            if (_metrics is { } text)
+            if (_hang)
+            {
+                // Answers only when the scraper gives up (its timeout aborts the request).
+                await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+            else if (_metrics is { } text)
             {
                 await ctx.Response.WriteAsync(text);
             }
@@ -26,7 +34,11 @@ public sealed class EngineMetricsScraperTests
             }
         });
         var catalog = new FakeCatalog([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, 1, uri: _ => server.BaseUri)])]);
-        var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?> { ["Gateway:Health:UnreachableAfterFailures"] = "2" });
+        var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Health:UnreachableAfterFailures"] = "2",
+            ["Gateway:Health:ScrapeTimeout"] = "00:00:00.500",
+        });
         return (host.Services.GetRequiredService<EngineMetricsScraper>(), host.Services.GetRequiredService<IEngineHealthView>(), server, host);
     }
 
@@ -79,5 +91,50 @@ public sealed class EngineMetricsScraperTests
         _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.2\n";
         await scraper.ScrapeAllAsync(ct);
         Assert.True(view.Get("p-0")!.Reachable);
+    }
+
+    [Fact]
+    public async Task ScrapeAll_TimeoutsWhileRequestsInFlight_NotCountedUntilTheyEnd()
+    {
+        var (scraper, view, server, host) = await StartAsync();
+        await using var _ = server;
+        using var __ = host;
+        var ct = TestContext.Current.CancellationToken;
+        var inFlight = host.Services.GetRequiredService<IInFlightTracker>();
+        await scraper.ScrapeAllAsync(ct);
+
+        // A starved host: /metrics times out while this gateway streams from the engine. Not the engine's fault.
+        _hang = true;
+        using (inFlight.Track("p-0"))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await scraper.ScrapeAllAsync(ct);
+                Assert.True(view.Get("p-0")!.Reachable);
+            }
+        }
+
+        // Nothing in flight: the same timeouts count.
+        await scraper.ScrapeAllAsync(ct);
+        await scraper.ScrapeAllAsync(ct);
+        Assert.False(view.Get("p-0")!.Reachable);
+        Assert.False(_state.Published.Last().Reachable);
+    }
+
+    [Fact]
+    public async Task ScrapeAll_ErrorStatusWhileRequestsInFlight_Counted()
+    {
+        var (scraper, view, server, host) = await StartAsync();
+        await using var _ = server;
+        using var __ = host;
+        var ct = TestContext.Current.CancellationToken;
+        using var lease = host.Services.GetRequiredService<IInFlightTracker>().Track("p-0");
+        await scraper.ScrapeAllAsync(ct);
+
+        _metrics = null;
+        await scraper.ScrapeAllAsync(ct);
+        await scraper.ScrapeAllAsync(ct);
+
+        Assert.False(view.Get("p-0")!.Reachable);
     }
 }

@@ -87,6 +87,22 @@ internal sealed partial class EngineSim : IAsyncDisposable
         return EngineMetricsReader.Read(bytes);
     }
 
+    /// <summary>The sum of a metric's samples on /metrics (e.g. vllm:prompt_tokens_total): proves whether requests arrived.</summary>
+    public async Task<double> SumAsync(string metric)
+    {
+        var text = await _http.GetStringAsync(new Uri(BaseUri, "metrics"), TestContext.Current.CancellationToken);
+        var total = 0.0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(metric, StringComparison.Ordinal) && line.Length > metric.Length && line[metric.Length] is '{' or ' ')
+            {
+                total += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return total;
+    }
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -95,15 +111,20 @@ internal sealed partial class EngineSim : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Kills the process (a crash, as far as the gateway can tell); the fixture is still disposed as usual.</summary>
+    public async Task KillAsync()
     {
-        _http.Dispose();
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
             await _process.WaitForExitAsync(CancellationToken.None);
         }
+    }
 
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await KillAsync();
         _process.Dispose();
     }
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Platform.Gateway.Admin;
 using Platform.Gateway.Api;
 using Platform.Gateway.Grpc;
 
@@ -100,6 +101,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         app.UseOpenAiErrors();
         app.MapDefaultEndpoints();
         app.MapOpenAiApi();
+        app.MapAdminApi();
         app.MapGrpcService<InferenceService>();
         app.MapGrpcDefaultEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);

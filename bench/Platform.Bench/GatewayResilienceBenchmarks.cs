@@ -33,7 +33,7 @@ internal static class GatewayResilienceBenchmarks
             // joined to what each client saw by the response id.
             var log = new GatewayLog();
             await using var gateway = await GatewayProcess.StartAsync(
-                "gateway", redis, [new BenchPool("enginegeneral", Model, "general", engines)], GatewayLog.Settings, ct, log.OnLine);
+                "gateway", redis, [new BenchPool("enginegeneral", Model, "general", engines)], GatewayLog.Settings, ct, onOutput: log.OnLine);
             using var http = NewClient();
             const string Crashed = "enginegeneral-0";
 

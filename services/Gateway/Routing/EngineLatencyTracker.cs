@@ -17,17 +17,19 @@ internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSam
 }
 
 /// <summary>
-/// Per-engine latency as the gateway sees it, for routing: a time-decayed EWMA of the upstream time to first token
+/// Per-engine latency as the gateway sees it, for routing: time-decayed averages of the upstream time to first token
 /// and of the inter-token latency, fed by the pipeline once at the first token and once at the end of each attempt
-/// (never per token). A sample's weight is <c>1 - 2^(-Δt / half-life)</c>, Δt the time since the engine's previous
-/// sample, so the average covers the last few half-lives whatever the request rate, and the first sample after a
-/// quiet spell (an outlier's probe) counts for much: a recovered engine's estimate comes down within a few probes.
-/// Also holds each engine's latency-outlier state (set by the router), its probe clock and its metrics.
+/// (never per token). Each average is the mean of the engine's samples weighted by <c>2^(-age / half-life)</c>: it
+/// covers the last few half-lives whatever the request rate; one odd sample (a cold start, a GC pause) weighs as one
+/// among the recent ones, not more; and after a quiet spell the old samples have faded, so an outlier's probes soon
+/// decide its estimate. Also holds each engine's latency-outlier state (set by the router), its probe clock and its
+/// metrics.
 /// </summary>
 /// <remarks>
 /// Thread-safety: an engine's averages are updated under its own lock (two updates per request); the router reads
-/// them without a lock (aligned 64-bit reads are atomic; the fields may be one update apart, which routing
-/// tolerates). Outlier transitions and probe grants are compare-and-swap, so exactly one caller wins each.
+/// each average's published value and count without a lock (aligned 64-bit reads are atomic; the two may be one
+/// update apart, which routing tolerates). Outlier transitions and probe grants are compare-and-swap, so exactly one
+/// caller wins each.
 /// </remarks>
 internal sealed partial class EngineLatencyTracker
 {
@@ -57,7 +59,7 @@ internal sealed partial class EngineLatencyTracker
         var now = _time.GetTimestamp();
         lock (entry.Sync)
         {
-            Update(ref entry.Ttft, ref entry.TtftSamples, ref entry.TtftAt, ttft.TotalSeconds, now);
+            entry.Ttft.Add(ttft.TotalSeconds, now, _halfLifeTicks);
         }
     }
 
@@ -77,7 +79,7 @@ internal sealed partial class EngineLatencyTracker
         var itl = (duration - ttft).TotalSeconds / (tokens - 1);
         lock (entry.Sync)
         {
-            Update(ref entry.Itl, ref entry.ItlSamples, ref entry.ItlAt, itl, now);
+            entry.Itl.Add(itl, now, _halfLifeTicks);
         }
     }
 
@@ -89,7 +91,8 @@ internal sealed partial class EngineLatencyTracker
             return LatencyEstimate.None;
         }
 
-        return new LatencyEstimate(Volatile.Read(ref e.Ttft), Volatile.Read(ref e.TtftSamples), Volatile.Read(ref e.Itl), Volatile.Read(ref e.ItlSamples));
+        return new LatencyEstimate(
+            Volatile.Read(ref e.Ttft.Value), Volatile.Read(ref e.Ttft.Samples), Volatile.Read(ref e.Itl.Value), Volatile.Read(ref e.Itl.Samples));
     }
 
     /// <summary>Whether the router last found the engine to be a latency outlier.</summary>
@@ -149,29 +152,13 @@ internal sealed partial class EngineLatencyTracker
 
     private Entry Get(string engineId) => _entries.GetOrAdd(engineId, static _ => new Entry());
 
-    private void Update(ref double average, ref long samples, ref long at, double sample, long now)
-    {
-        if (samples == 0)
-        {
-            Volatile.Write(ref average, sample);
-        }
-        else
-        {
-            var weight = 1 - Math.Pow(2, -Math.Max(0, now - at) / _halfLifeTicks);
-            Volatile.Write(ref average, average + ((sample - average) * weight));
-        }
-
-        at = now;
-        Volatile.Write(ref samples, samples + 1);
-    }
-
     private IEnumerable<Measurement<double>> ObserveTtft()
     {
         foreach (var (id, e) in _entries)
         {
-            if (Volatile.Read(ref e.TtftSamples) > 0)
+            if (Volatile.Read(ref e.Ttft.Samples) > 0)
             {
-                yield return new Measurement<double>(Volatile.Read(ref e.Ttft), new KeyValuePair<string, object?>("engine", id));
+                yield return new Measurement<double>(Volatile.Read(ref e.Ttft.Value), new KeyValuePair<string, object?>("engine", id));
             }
         }
     }
@@ -180,9 +167,9 @@ internal sealed partial class EngineLatencyTracker
     {
         foreach (var (id, e) in _entries)
         {
-            if (Volatile.Read(ref e.ItlSamples) > 0)
+            if (Volatile.Read(ref e.Itl.Samples) > 0)
             {
-                yield return new Measurement<double>(Volatile.Read(ref e.Itl), new KeyValuePair<string, object?>("engine", id));
+                yield return new Measurement<double>(Volatile.Read(ref e.Itl.Value), new KeyValuePair<string, object?>("engine", id));
             }
         }
     }
@@ -198,15 +185,37 @@ internal sealed partial class EngineLatencyTracker
     private sealed class Entry
     {
         public readonly Lock Sync = new();
-        public double Ttft = double.NaN;
-        public long TtftSamples;
-        public long TtftAt;
-        public double Itl = double.NaN;
-        public long ItlSamples;
-        public long ItlAt;
+        public DecayedMean Ttft = DecayedMean.Empty;
+        public DecayedMean Itl = DecayedMean.Empty;
         public int Outlier;
         public long LastProbe;
         public long PassedOver;
+    }
+
+    /// <summary>
+    /// Σ 2^(-age/h)·x / Σ 2^(-age/h) over the samples, kept as two sums decayed to the last sample's time: a new sample
+    /// first decays both by the time since the previous one, then adds itself with weight 1. Mutated under the entry's
+    /// lock; <see cref="Value"/> and <see cref="Samples"/> are published for lock-free reads.
+    /// </summary>
+    private struct DecayedMean
+    {
+        public static readonly DecayedMean Empty = new() { Value = double.NaN };
+
+        public double Value;
+        public long Samples;
+        private double _sum;
+        private double _weight;
+        private long _at;
+
+        public void Add(double sample, long now, double halfLifeTicks)
+        {
+            var decay = Samples == 0 ? 0 : Math.Pow(2, -Math.Max(0, now - _at) / halfLifeTicks);
+            _sum = (_sum * decay) + sample;
+            _weight = (_weight * decay) + 1;
+            _at = now;
+            Volatile.Write(ref Value, _sum / _weight);
+            Volatile.Write(ref Samples, Samples + 1);
+        }
     }
 
     [LoggerMessage(EventId = 3501, Level = LogLevel.Warning, Message = "Engine {EngineId} ejected as a latency outlier: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median; it gets probes only")]

@@ -41,29 +41,49 @@ public sealed class EngineLatencyTrackerTests : IDisposable
     }
 
     [Fact]
-    public void RecordFirstToken_OneHalfLifeLater_NewSampleWeighsHalf()
+    public void RecordFirstToken_SampleOneHalfLifeOld_WeighsHalfANewOne()
     {
         var tracker = Tracker(new RoutingOptions { LatencyHalfLife = TimeSpan.FromSeconds(4) });
         tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(100));
 
         _time.Advance(TimeSpan.FromSeconds(4));
-        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(300));
+        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(400));
 
-        Assert.Equal(0.200, tracker.Estimate("e").TtftSeconds, 9);
+        // (0.5 x 100 + 1 x 400) / 1.5
+        Assert.Equal(0.300, tracker.Estimate("e").TtftSeconds, 9);
+        Assert.Equal(2, tracker.Estimate("e").TtftSamples);
     }
 
     [Fact]
-    public void RecordFirstToken_SampleSoonAfterAnother_MovesTheEstimateLittle()
+    public void RecordFirstToken_OneOddSampleAmongRecentOnes_WeighsAsOne()
     {
         var tracker = Tracker(new RoutingOptions { LatencyHalfLife = TimeSpan.FromSeconds(5) });
+        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(2100));
+        for (var i = 0; i < 20; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+            tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(100));
+        }
+
+        // A cold start first: about (2100 + 20 x 100) / 21, not the 2100 an EWMA seeded with it would still say.
+        Assert.InRange(tracker.Estimate("e").TtftSeconds, 0.190, 0.196);
+    }
+
+    [Fact]
+    public void RecordFirstToken_AfterAQuietSpell_TheNewSampleDecides()
+    {
+        var tracker = Tracker(new RoutingOptions { LatencyHalfLife = TimeSpan.FromSeconds(5) });
+        for (var i = 0; i < 50; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(10));
+            tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(400));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(60));
         tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(100));
 
-        _time.Advance(TimeSpan.FromMilliseconds(50));
-        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(300));
-
-        // Weight 1 - 2^(-0.05 / 5) ≈ 0.0069: one sample among many does not swing the estimate.
-        Assert.InRange(tracker.Estimate("e").TtftSeconds, 0.1013, 0.1015);
-        Assert.Equal(2, tracker.Estimate("e").TtftSamples);
+        // 50 samples twelve half-lives old weigh 50 / 4096 together.
+        Assert.InRange(tracker.Estimate("e").TtftSeconds, 0.100, 0.104);
     }
 
     [Fact]

@@ -11,11 +11,12 @@ namespace Platform.Gateway.Health;
 /// The gateway's own health source while the HealthScorer stream is not live: every engine's /metrics each interval
 /// (all engines at once, each with a timeout), turned into an entry with a score, the pressure state (hysteresis)
 /// and reachability. Pressure and reachability changes are published through the fleet state so replicas agree.
-/// A scrape that times out is not held against an engine this gateway has requests in flight on: on a starved host
-/// every /metrics call can time out while the engines stream normally, and counting those would take the whole
-/// fleet out of routing (new requests refused, broken streams not continued). Such an engine is judged by its own
-/// requests instead (first-token and idle timeouts, broken streams: its breaker). Refused or reset connections and
-/// error statuses always count.
+/// A scrape that times out is weak evidence: on a starved host (or while freshly started processes compile their
+/// code) every /metrics call can time out while the engines serve normally, and counting those would take the whole
+/// fleet out of routing (new requests refused, broken streams not continued). So a timeout counts only when another
+/// engine answered in the same round (this process could complete a scrape in time) and this gateway has no request
+/// in flight on the engine (an engine it streams from is judged by those requests: first-token and idle timeouts,
+/// broken streams, its breaker). Refused or reset connections and error statuses always count.
 /// </summary>
 internal sealed partial class EngineMetricsScraper(
     IFleetCatalog catalog,
@@ -66,11 +67,17 @@ internal sealed partial class EngineMetricsScraper(
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
+        var anyAnswered = false;
+        foreach (var task in tasks)
+        {
+            anyAnswered |= task.Result.Metrics is not null || task.Result.Error?.StartsWith("HTTP ", StringComparison.Ordinal) == true;
+        }
+
         var entries = new List<EngineHealthEntry>(engines.Count);
         List<EngineHealthEntry>? changed = null;
         for (var i = 0; i < engines.Count; i++)
         {
-            var (entry, didChange) = Apply(engines[i], tasks[i].Result.Metrics, tasks[i].Result.Error);
+            var (entry, didChange) = Apply(engines[i], tasks[i].Result.Metrics, tasks[i].Result.Error, anyAnswered);
             entries.Add(entry);
             if (didChange)
             {
@@ -93,7 +100,7 @@ internal sealed partial class EngineMetricsScraper(
         return entries;
     }
 
-    private (EngineHealthEntry Entry, bool Changed) Apply(EngineInfo engine, EngineMetrics? metrics, string? error)
+    private (EngineHealthEntry Entry, bool Changed) Apply(EngineInfo engine, EngineMetrics? metrics, string? error, bool anyAnswered)
     {
         var now = timeProvider.GetUtcNow();
         var previous = view.GetLocal(engine.Id);
@@ -107,7 +114,7 @@ internal sealed partial class EngineMetricsScraper(
                 engine.Id, PressureHysteresis.Score(m.KvCacheUsage, m.Waiting), pressure, true,
                 double.IsNaN(m.KvCacheUsage) ? 0 : m.KvCacheUsage, m.Running, m.Waiting, double.NaN, now);
         }
-        else if (error == TimeoutError && inFlight.Count(engine.Id) > 0)
+        else if (error == TimeoutError && (!anyAnswered || inFlight.Count(engine.Id) > 0))
         {
             // Not counted (see the class comment): the last figures stand, the failure count does not move.
             var basis = previous ?? new EngineHealthEntry(engine.Id, double.NaN, PressureState.Normal, true, 0, 0, 0, double.NaN, now);

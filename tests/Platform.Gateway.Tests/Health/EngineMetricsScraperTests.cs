@@ -14,17 +14,20 @@ public sealed class EngineMetricsScraperTests
     private readonly FakeFleetState _state = new();
     private volatile string? _metrics = "vllm:kv_cache_usage_perc{engine=\"0\"} 0.1\n";
     private volatile bool _hang;
+    private volatile bool _otherHangs;
 
-    private async Task<(EngineMetricsScraper Scraper, IEngineHealthView View, IAsyncDisposable Server, IHost Host)> StartAsync()
+    /// <summary>Engine p-0 answers as the fields say; p-1 (when there are two) answers 0.1 unless it hangs too.</summary>
+    private async Task<(EngineMetricsScraper Scraper, IEngineHealthView View, IAsyncDisposable Server, IHost Host)> StartAsync(int engines = 1)
     {
         var server = await ScriptedEngineServer.StartAsync(async ctx =>
         {
-            if (_hang)
+            var other = ctx.Request.Path.StartsWithSegments("/other");
+            if (other ? _otherHangs : _hang)
             {
                 // Answers only when the scraper gives up (its timeout aborts the request).
                 await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
             }
-            else if (_metrics is { } text)
+            else if ((other ? "vllm:kv_cache_usage_perc{engine=\"0\"} 0.1\n" : _metrics) is { } text)
             {
                 await ctx.Response.WriteAsync(text);
             }
@@ -33,7 +36,7 @@ public sealed class EngineMetricsScraperTests
                 ctx.Response.StatusCode = 503;
             }
         });
-        var catalog = new FakeCatalog([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, 1, uri: _ => server.BaseUri)])]);
+        var catalog = new FakeCatalog([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, engines, uri: i => i == 0 ? server.BaseUri : new Uri(server.BaseUri, "other/"))])]);
         var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?>
         {
             ["Gateway:Health:UnreachableAfterFailures"] = "2",
@@ -96,14 +99,14 @@ public sealed class EngineMetricsScraperTests
     [Fact]
     public async Task ScrapeAll_TimeoutsWhileRequestsInFlight_NotCountedUntilTheyEnd()
     {
-        var (scraper, view, server, host) = await StartAsync();
+        var (scraper, view, server, host) = await StartAsync(engines: 2);
         await using var _ = server;
         using var __ = host;
         var ct = TestContext.Current.CancellationToken;
         var inFlight = host.Services.GetRequiredService<IInFlightTracker>();
         await scraper.ScrapeAllAsync(ct);
 
-        // A starved host: /metrics times out while this gateway streams from the engine. Not the engine's fault.
+        // /metrics of p-0 times out while this gateway streams from it: not the engine's fault as far as we know.
         _hang = true;
         using (inFlight.Track("p-0"))
         {
@@ -114,11 +117,39 @@ public sealed class EngineMetricsScraperTests
             }
         }
 
-        // Nothing in flight: the same timeouts count.
+        // Nothing in flight, and p-1 answers in time: the same timeouts count.
         await scraper.ScrapeAllAsync(ct);
         await scraper.ScrapeAllAsync(ct);
         Assert.False(view.Get("p-0")!.Reachable);
-        Assert.False(_state.Published.Last().Reachable);
+        Assert.True(view.Get("p-1")!.Reachable);
+        Assert.False(_state.Published.Last(e => e.EngineId == "p-0").Reachable);
+    }
+
+    [Fact]
+    public async Task ScrapeAll_EveryScrapeTimesOut_NotCountedUntilAnotherEngineAnswers()
+    {
+        var (scraper, view, server, host) = await StartAsync(engines: 2);
+        await using var _ = server;
+        using var __ = host;
+        var ct = TestContext.Current.CancellationToken;
+        await scraper.ScrapeAllAsync(ct);
+
+        // A starved host (or cold start): no engine answers within the timeout. Idle engines stay routable.
+        _hang = true;
+        _otherHangs = true;
+        for (var i = 0; i < 3; i++)
+        {
+            await scraper.ScrapeAllAsync(ct);
+            Assert.True(view.Get("p-0")!.Reachable);
+            Assert.True(view.Get("p-1")!.Reachable);
+        }
+
+        // p-1 answers again: p-0's timeouts are its own.
+        _otherHangs = false;
+        await scraper.ScrapeAllAsync(ct);
+        await scraper.ScrapeAllAsync(ct);
+        Assert.False(view.Get("p-0")!.Reachable);
+        Assert.True(view.Get("p-1")!.Reachable);
     }
 
     [Fact]

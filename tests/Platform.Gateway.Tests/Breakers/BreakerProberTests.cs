@@ -15,7 +15,7 @@ public sealed class BreakerProberTests
     private (BreakerProber Prober, BreakerRecorder Recorder, IDisposable Host) Build(Uri engine)
     {
         var catalog = new FakeCatalog([new ModelInfo("m", null, 4096, [FakeCatalog.Pool("p", "m", TaskAffinity.None, 1, uri: _ => engine)])]);
-        var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?> { ["Gateway:Breakers:ProbeTimeout"] = "00:00:00.500" });
+        var host = EngineSideHost.Build(catalog, _state, settings: new Dictionary<string, string?> { ["Gateway:Breakers:ProbeTimeout"] = "00:00:05" });
         return (host.Services.GetRequiredService<BreakerProber>(), host.Services.GetRequiredService<BreakerRecorder>(), host);
     }
 

@@ -155,6 +155,18 @@ internal static class GatewayBenchmarks
             var ratio = results[^1].Ttft(0.99) / results[0].Ttft(0.99);
             report.AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"TTFT p99 health-aware (latency-aware) / round-robin: **{ratio:F3}** (target <= 0.5)");
+            for (var v = 0; v < variants.Length; v++)
+            {
+                if (results[v].Errors > 0)
+                {
+                    report.AppendLine(CultureInfo.InvariantCulture, $"Errors of {variants[v].Label}: {results[v].ErrorKinds()}.");
+                }
+            }
+
+            foreach (var process in engines.Concat(gateways).Where(p => p.HasExited))
+            {
+                report.AppendLine(CultureInfo.InvariantCulture, $"{process.Name} exited during the run (code {process.ExitCodeOrNull}).");
+            }
             Console.WriteLine(report);
             await WriteOutAsync(args, report);
             return results.Sum(s => s.Errors) == 0 ? 0 : 1;
@@ -318,6 +330,7 @@ internal static class GatewayBenchmarks
         private readonly List<double> _duration = [];
         private readonly List<double> _rates = [];
         private readonly Dictionary<string, List<double>> _ttftByEngine = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _errorKinds = new(StringComparer.Ordinal);
 
         public int Ok { get; private set; }
 
@@ -332,6 +345,8 @@ internal static class GatewayBenchmarks
                 if (!result.Ok)
                 {
                     Errors++;
+                    var kind = result.Error ?? "unknown";
+                    _errorKinds[kind] = _errorKinds.GetValueOrDefault(kind) + 1;
                     return;
                 }
 
@@ -361,6 +376,14 @@ internal static class GatewayBenchmarks
             lock (_lock)
             {
                 return StreamClient.Percentile(_ttft, p);
+            }
+        }
+
+        public string ErrorKinds()
+        {
+            lock (_lock)
+            {
+                return string.Join(", ", _errorKinds.OrderByDescending(e => e.Value).Select(e => $"{e.Key} x {e.Value}"));
             }
         }
 

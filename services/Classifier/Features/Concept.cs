@@ -46,6 +46,9 @@ internal enum Concept : ushort
     /// <summary>How: how do I, how to, comment, wie, cómo, как, 怎么...</summary>
     How = 1 << 11,
 
+    /// <summary>Asking for prose about code: no code, in plain words, conceptually...</summary>
+    ProseOnly = 1 << 12,
+
     /// <summary>Not a word: code is present in the prompt (fenced, or lines that read as code).</summary>
-    CodePresent = 1 << 12,
+    CodePresent = 1 << 13,
 }

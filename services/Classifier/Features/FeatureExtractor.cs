@@ -10,7 +10,7 @@ namespace Platform.Classifier.Features;
 /// </para>
 /// <para>
 /// Prose gives lowercase words ("w:"), pairs of consecutive words within a clause ("b:"), Chinese and Japanese
-/// Han/Hiragana as character 1- and 2-grams, Katakana words whole. Each word is also looked up in the
+/// Han/Hiragana and Korean Hangul as character 1- and 2-grams, Katakana words whole. Each word is also looked up in the
 /// <see cref="Lexicon"/>; the concepts found, and every pair of them, become features at the end, with the layout
 /// features (<see cref="NamedFeatures"/>).
 /// </para>
@@ -56,6 +56,7 @@ internal static class FeatureExtractor
         public bool InlineCode;
         public bool StackTrace;
         public bool Question;
+        public bool Quoted;
         public int CodeLines;
         public int ProseLines;
         public int ProseWords;
@@ -64,16 +65,19 @@ internal static class FeatureExtractor
     /// <summary>Extracts the features of a prompt: <paramref name="system"/> and <paramref name="user"/> are already cut to their prefixes.</summary>
     public static void Extract<TSink>(ReadOnlySpan<char> system, ReadOnlySpan<char> user, ref TSink sink) where TSink : struct, IFeatureSink
     {
-        var concepts = Concept.None;
         var systemStats = default(TextStats);
         var userStats = default(TextStats);
         if (!system.IsEmpty)
         {
-            concepts |= Scan(system, ref sink, ref systemStats);
+            var systemConcepts = (uint)Scan(system, ref sink, ref systemStats);
             sink.Named(NamedFeatures.SystemMessage);
+            for (; systemConcepts != 0; systemConcepts &= systemConcepts - 1)
+            {
+                sink.Named(NamedFeatures.SystemConceptFeature(System.Numerics.BitOperations.TrailingZeroCount(systemConcepts)));
+            }
         }
 
-        concepts |= Scan(user, ref sink, ref userStats);
+        var concepts = Scan(user, ref sink, ref userStats);
 
         var codeLines = systemStats.CodeLines + userStats.CodeLines;
         if (systemStats.Fenced || userStats.Fenced)
@@ -100,6 +104,11 @@ internal static class FeatureExtractor
         if (systemStats.StackTrace || userStats.StackTrace)
         {
             sink.Named(NamedFeatures.StackTrace);
+        }
+
+        if (userStats.Quoted)
+        {
+            sink.Named(NamedFeatures.QuotedText);
         }
 
         var words = userStats.ProseWords;
@@ -146,12 +155,17 @@ internal static class FeatureExtractor
                 {
                     stats.CodeLines++;
                     stats.StackTrace |= kind == LineKind.StackTrace;
+
+                    // "Explain what this regex matches: ^(?=.*\d).{8,}$": the request before the colon is prose.
+                    var lead = ProseLead(trimmed);
+                    if (lead > 0)
+                    {
+                        concepts |= Prose(trimmed[..lead], ref sink, ref stats);
+                    }
                 }
                 else
                 {
-                    stats.ProseLines++;
-                    stats.Question |= trimmed.IndexOfAny('?', '？') >= 0;
-                    concepts |= Tokenize(trimmed, ref sink, ref stats);
+                    concepts |= Prose(trimmed, ref sink, ref stats);
                 }
             }
 
@@ -162,6 +176,31 @@ internal static class FeatureExtractor
 
             rest = rest[(newline + 1)..];
         }
+    }
+
+    private static Concept Prose<TSink>(ReadOnlySpan<char> line, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
+    {
+        stats.ProseLines++;
+        stats.Question |= line.IndexOfAny('?', '？') >= 0;
+        return Tokenize(line, ref sink, ref stats);
+    }
+
+    /// <summary>
+    /// Length of a prose lead-in of a code line ("Fix this: x = [1, 2"): up to the first ": " or "? ", when what precedes
+    /// holds at least three words and reads as prose; 0 when there is none.
+    /// </summary>
+    private static int ProseLead(ReadOnlySpan<char> t)
+    {
+        for (var i = 1; i < t.Length - 1; i++)
+        {
+            if (t[i] is ':' or '?' or '：' or '？' && (t[i + 1] == ' ' || t[i] > 127))
+            {
+                var lead = t[..(i + 1)];
+                return lead.Count(' ') >= 2 && Classify(lead, lead, previousWasCode: false) == LineKind.Prose ? i + 1 : 0;
+            }
+        }
+
+        return 0;
     }
 
     private static LineKind Classify(ReadOnlySpan<char> line, ReadOnlySpan<char> t, bool previousWasCode)
@@ -321,10 +360,22 @@ internal static class FeatureExtractor
                 continue;
             }
 
-            if (IsHanOrHiragana(c))
+            // A quoted passage of four words or more is what the request works on (a sentence to translate, a text to
+            // extract from), not the request: its words are counted, not used.
+            if (QuotedPassageEnd(t, i) is var end and > 0)
+            {
+                var passage = t[(i + 1)..end];
+                stats.Quoted = true;
+                stats.ProseWords += passage.Count(' ') + 1;
+                previousLength = 0;
+                i = end + 1;
+                continue;
+            }
+
+            if (IsCharGramScript(c))
             {
                 var start = i;
-                while (i < t.Length && IsHanOrHiragana(t[i]))
+                while (i < t.Length && IsCharGramScript(t[i]))
                 {
                     i++;
                 }
@@ -358,7 +409,7 @@ internal static class FeatureExtractor
             {
                 var start = i;
                 var digits = true;
-                while (i < t.Length && (char.IsLetterOrDigit(t[i]) || t[i] == '_') && !IsHanOrHiragana(t[i]) && !IsKatakana(t[i]))
+                while (i < t.Length && (char.IsLetterOrDigit(t[i]) || t[i] == '_') && !IsCharGramScript(t[i]) && !IsKatakana(t[i]))
                 {
                     digits &= char.IsAsciiDigit(t[i]);
                     i++;
@@ -418,6 +469,36 @@ internal static class FeatureExtractor
         return concepts;
     }
 
+    /// <summary>Index of the closing quote of a quoted passage opening at <paramref name="i"/>, or 0.</summary>
+    private static int QuotedPassageEnd(ReadOnlySpan<char> t, int i)
+    {
+        var close = t[i] switch
+        {
+            '"' => '"',
+            '“' => '”',
+            '„' => '“',
+            '«' => '»',
+            '「' => '」',
+            '『' => '』',
+            '\'' when i == 0 || t[i - 1] is ' ' or ':' or '(' => '\'',
+            _ => '\0',
+        };
+        if (close == '\0')
+        {
+            return 0;
+        }
+
+        var length = t[(i + 1)..].IndexOf(close);
+        if (length < 0)
+        {
+            return 0;
+        }
+
+        var passage = t.Slice(i + 1, length);
+        var isPassage = close is '」' or '』' ? passage.Length >= 8 : passage.Count(' ') >= 3;
+        return isPassage ? i + 1 + length : 0;
+    }
+
     private static Concept CjkRun<TSink>(ReadOnlySpan<char> run, ref TSink sink) where TSink : struct, IFeatureSink
     {
         var concepts = Concept.None;
@@ -435,8 +516,10 @@ internal static class FeatureExtractor
         return concepts;
     }
 
-    private static bool IsHanOrHiragana(char c) =>
-        c is (>= '\u4E00' and <= '\u9FFF') or (>= '\u3400' and <= '\u4DBF') or (>= '\uF900' and <= '\uFAFF') or (>= '\u3041' and <= '\u309F');
+    // Han, Hiragana and Hangul syllables: words are not (reliably) separated by spaces, or carry their particles.
+    private static bool IsCharGramScript(char c) =>
+        c is (>= '\u4E00' and <= '\u9FFF') or (>= '\u3400' and <= '\u4DBF') or (>= '\uF900' and <= '\uFAFF') or (>= '\u3041' and <= '\u309F')
+            or (>= '\uAC00' and <= '\uD7A3');
 
     private static bool IsKatakana(char c) => c is (>= '\u30A0' and <= '\u30FF') or (>= '\uFF66' and <= '\uFF9F');
 }

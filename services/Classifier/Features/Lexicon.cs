@@ -5,7 +5,7 @@ namespace Platform.Classifier.Features;
 /// <summary>
 /// The hand-written word lists behind each <see cref="Concept"/>, in English, French, German, Spanish, Portuguese,
 /// Italian, Russian, Chinese, Japanese and Korean. A term is one token or two (a bigram) as the tokenizer cuts them:
-/// lowercase words; Chinese and Japanese Han/Hiragana as 1- or 2-character n-grams; Katakana words whole.
+/// lowercase words; Chinese and Japanese Han/Hiragana and Korean Hangul as 1- or 2-character n-grams; Katakana words whole.
 /// A word may belong to several concepts. These lists carry no weights: training decides what each concept is worth.
 /// </summary>
 internal static class Lexicon
@@ -23,7 +23,8 @@ internal static class Lexicon
             "напиши", "написать", "напишите", "реализуй", "реализовать", "создай", "создать", "сгенерируй", "сделай", "дай",
             "写", "编写", "写一", "实现", "生成", "创建", "给我",
             "書い", "書く", "書け", "作成", "実装", "生成", "作っ", "作る",
-            "작성", "만들어", "구현",
+            "작성", "만들", "구현",
+            "napisz", "stwórz", "schrijf", "maak", "yaz", "oluştur", "써",
         ]),
         (Concept.CodeNoun,
         [
@@ -42,7 +43,8 @@ internal static class Lexicon
             "регулярное", "регулярку", "команду", "тесты",
             "函数", "代码", "脚本", "程序", "查询", "正则", "类", "接口", "方法", "命令",
             "関数", "コード", "スクリプト", "プログラム", "クエリ", "正規", "クラス", "メソッド", "コマンド", "テスト",
-            "함수", "코드", "스크립트", "쿼리",
+            "함수", "코드", "스크", "쿼리",
+            "markup", "svg", "docstring", "type hints", "list comprehension", "hello world", "syscall", "request", "petición", "ausdruck", "regulären ausdruck", "funkcję", "funkcja", "skrypt", "kod", "zapytanie", "functie", "query", "fonksiyon", "sorgu", "kodu",
         ]),
         (Concept.ProgLang,
         [
@@ -55,6 +57,7 @@ internal static class Lexicon
             "graphql", "latex", "vba", "jq", "awk", "sed", "grep", "git", "cmake", "gradle", "maven", "webpack",
             "redis", "mongodb", "kafka", "protobuf", "grpc", "wasm", "fortran", "cobol", "clojure", "ocaml",
             "f#", "zig", "nim", "solidity", "verilog", "vhdl", "prolog", "lisp", "godot",
+            "svg", "curl", "wget", "http", "linux", "ubuntu", "debian", "unix", "macos", "homebrew", "nasm", "x86", "in go", "en go", "em go", "на go", "py",
         ]),
         (Concept.ProseNoun,
         [
@@ -69,7 +72,8 @@ internal static class Lexicon
             "стихотворение", "стих", "стихи", "рассказ", "письмо", "эссе", "сочинение", "статью", "песню", "поздравление",
             "诗", "故事", "文章", "邮件", "总结", "摘要", "作文", "演讲", "歌词",
             "詩", "物語", "記事", "メール", "手紙", "要約", "作文", "文章", "俳句", "スピーチ",
-            "시", "이야기", "편지", "이메일", "요약",
+            "시", "편지", "메일", "요약",
+            "summarize", "summarise", "paraphrase", "proofread", "sentence", "sentences", "phrase", "wording", "tone", "résume", "résumer", "phrase", "zusammen", "satz", "resume", "resuma", "frase", "резюмируй", "кратко", "предложение", "要約", "总结",
         ]),
         (Concept.Explain,
         [
@@ -97,7 +101,8 @@ internal static class Lexicon
             "исправь", "исправить", "почини", "оптимизируй", "перепиши", "переделай", "конвертируй", "добавь", "измени", "улучши",
             "修复", "修改", "改成", "优化", "重构", "转换", "改写", "添加",
             "修正", "直し", "最適", "変換", "書き", "追加", "リファクタ", "リファクタリング",
-            "수정", "고쳐", "변환", "최적화",
+            "수정", "고쳐", "변환", "최적",
+            "faster", "make this", "make sure", "schneller", "plus rapide", "más rápido",
         ]),
         (Concept.Translate,
         [
@@ -112,7 +117,7 @@ internal static class Lexicon
             "englisch", "deutsch", "französisch", "spanisch", "inglés", "español", "francés", "alemán", "inglês",
             "português", "francês", "alemão", "inglese", "italiano", "английский", "английского", "английском", "русский",
             "русского", "французский", "немецкий", "英语", "中文", "英文", "法语", "日语", "英語", "日本", "中国",
-            "영어", "한국어",
+            "영어", "한국",
         ]),
         (Concept.DataFormat,
         [
@@ -131,11 +136,19 @@ internal static class Lexicon
             "démontre", "démontrer", "équation", "intégrale", "dérivée", "beweise", "beweis", "gleichung", "ableitung",
             "demuestra", "ecuación", "derivada", "demonstre", "equação", "dimostra", "докажи", "доказать", "уравнение",
             "интеграл", "производную", "производная", "证明", "方程", "积分", "导数", "証明", "積分", "微分",
+            "integrate", "intégrer", "integriere", "integra",
         ]),
         (Concept.How,
         [
             "how do", "how can", "how to", "how would", "how should", "wie", "cómo", "como", "как",
             "怎么", "如何", "怎样", "どう", "방법",
+        ]),
+        (Concept.ProseOnly,
+        [
+            "no code", "without code", "prose", "plain english", "plain words", "plain language", "in words", "non technical",
+            "layman", "layman s", "conceptually", "without writing", "any code", "just explain", "only explain", "not the code", "no rewrite",
+            "sans code", "pas de code", "ohne code", "kein code", "sin código", "sem código", "без кода", "не нужен",
+            "不要代码", "不需要代码", "コードなし", "コードは不要",
         ]),
     ];
 

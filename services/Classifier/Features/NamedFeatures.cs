@@ -4,9 +4,10 @@ namespace Platform.Classifier.Features;
 
 /// <summary>
 /// Features that are not words: the bias, what the layout of the prompt shows (code fences, lines that read as
-/// code, a stack trace, how much prose the request has), each concept, and each pair of concepts present together
-/// ("lex:explain&amp;code_present": code was pasted and an explanation is asked for). Ids are dense, so the model maps
-/// them to weights with one array.
+/// code, a stack trace, how much prose the request has, a quoted passage), each concept and each pair of concepts
+/// present together in the user's message ("lex:explain&amp;code_present": code was pasted and an explanation is asked
+/// for), and the concepts of the system message on their own ("lex:sys_output_only": a system message sets the form
+/// of every answer). Ids are dense, so the model maps them to weights with one array.
 /// </summary>
 internal static class NamedFeatures
 {
@@ -25,7 +26,8 @@ internal static class NamedFeatures
     public const int ProseVeryLong = 12;
     public const int Question = 13;
     public const int SystemMessage = 14;
-    private const int FirstConcept = 15;
+    public const int QuotedText = 15;
+    private const int FirstConcept = 16;
 
     /// <summary>The concepts in bit order, with their short names.</summary>
     public static readonly (Concept Concept, string Name)[] Concepts =
@@ -33,10 +35,11 @@ internal static class NamedFeatures
         (Concept.Make, "make"), (Concept.CodeNoun, "code_noun"), (Concept.ProgLang, "prog_lang"), (Concept.ProseNoun, "prose_noun"),
         (Concept.Explain, "explain"), (Concept.Fix, "fix"), (Concept.Translate, "translate"), (Concept.HumanLang, "human_lang"),
         (Concept.DataFormat, "data_format"), (Concept.OutputOnly, "output_only"), (Concept.Math, "math"), (Concept.How, "how"),
-        (Concept.CodePresent, "code_present"),
+        (Concept.ProseOnly, "prose_only"), (Concept.CodePresent, "code_present"),
     ];
 
     private static readonly int FirstPair = FirstConcept + Concepts.Length;
+    private static readonly int FirstSystemConcept = FirstPair + (Concepts.Length * (Concepts.Length - 1) / 2);
 
     /// <summary>Every named feature's name, by id.</summary>
     public static readonly string[] Names = BuildNames();
@@ -55,7 +58,10 @@ internal static class NamedFeatures
         return FirstPair + (a * ((2 * n) - a - 1) / 2) + (b - a - 1);
     }
 
-    /// <summary>Calls <paramref name="emit"/> with every concept and concept-pair feature of <paramref name="present"/>.</summary>
+    /// <summary>Id of the feature "lex:sys_{concept}": a concept found in the system message.</summary>
+    public static int SystemConceptFeature(int bit) => FirstSystemConcept + bit;
+
+    /// <summary>Emits the concept and concept-pair features of <paramref name="present"/> (the user's message).</summary>
     public static void ForConcepts<TSink>(Concept present, ref TSink sink) where TSink : struct, IFeatureSink
     {
         var bits = (uint)present;
@@ -76,7 +82,7 @@ internal static class NamedFeatures
         {
             "bias", "s:fenced_code", "s:inline_code", "s:code_lines_1_3", "s:code_lines_4_15", "s:code_lines_16_plus",
             "s:mostly_code", "s:stack_trace", "s:prose_words_0", "s:prose_words_1_8", "s:prose_words_9_30",
-            "s:prose_words_31_100", "s:prose_words_100_plus", "s:question_mark", "s:system_message",
+            "s:prose_words_31_100", "s:prose_words_100_plus", "s:question_mark", "s:system_message", "s:quoted_text",
         };
         foreach (var (_, name) in Concepts)
         {
@@ -89,6 +95,11 @@ internal static class NamedFeatures
             {
                 names.Add($"lex:{Concepts[a].Name}&{Concepts[b].Name}");
             }
+        }
+
+        foreach (var (_, name) in Concepts)
+        {
+            names.Add("lex:sys_" + name);
         }
 
         return [.. names];

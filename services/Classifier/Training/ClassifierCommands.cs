@@ -39,10 +39,18 @@ internal static class ClassifierCommands
     {
         var directory = Dataset.LocateDataDirectory(data);
         var train = Dataset.Load(Path.Combine(directory, Dataset.TrainFile));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var result = Trainer.Train(train);
+        Console.WriteLine($"trained in {watch.Elapsed.TotalSeconds:F1} s; out-of-fold misses on the training set:");
+        foreach (var (prompt, p) in result.CrossValidationMisses)
+        {
+            var user = prompt.Text.User.ReplaceLineEndings(" ");
+            Console.WriteLine($"  line {prompt.Line}: label {(prompt.IsCode ? "code" : "general")}, p(code) {p:F2}: {user[..Math.Min(90, user.Length)]} [{prompt.Note}]");
+        }
+
         var path = output ?? Path.GetFullPath(Path.Combine(directory, "..", "Model", "weights.tsv"));
         File.WriteAllText(path, result.WeightsFile);
-        Console.WriteLine($"wrote {path}: {result.Features} features, l2 {result.L2}, temperature {result.Temperature:F2}, cross-validation accuracy {result.CrossValidationAccuracy:P1}");
+        Console.WriteLine($"wrote {path}: {result.Features} features, l2 {result.WordL2} (words) {result.NamedL2} (named), temperature {result.Temperature:F2}, cross-validation accuracy {result.CrossValidationAccuracy:P1}");
 
         using var reader = new StringReader(result.WeightsFile);
         Report(new TaskClassifier(ClassifierModel.Parse(reader)), directory, train);

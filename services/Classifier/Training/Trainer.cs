@@ -13,8 +13,11 @@ internal sealed record TrainingOptions
     /// <summary>Folds of the cross-validation that picks the L2 strength and fits the temperature.</summary>
     public int Folds { get; init; } = 5;
 
-    /// <summary>Candidate L2 strengths (on the mean log loss).</summary>
-    public IReadOnlyList<double> L2Candidates { get; init; } = [0.001, 0.003, 0.01];
+    /// <summary>Candidate L2 strengths (on the mean log loss) of the word and bigram features: many, sparse, easy to overfit.</summary>
+    public IReadOnlyList<double> WordL2Candidates { get; init; } = [0.001, 0.003, 0.01];
+
+    /// <summary>Candidate L2 strengths of the named features (layout, concepts): few, dense, shared by many prompts.</summary>
+    public IReadOnlyList<double> NamedL2Candidates { get; init; } = [0.0001, 0.0003, 0.001];
 
     /// <summary>Iterations of accelerated gradient descent per fit.</summary>
     public int Iterations { get; init; } = 1500;
@@ -22,13 +25,13 @@ internal sealed record TrainingOptions
 
 /// <summary>What training chose and measured on the training set alone.</summary>
 internal sealed record TrainingResult(
-    string WeightsFile, int Prompts, int CodePrompts, int Features, double L2, double Temperature,
-    double CrossValidationAccuracy, double CrossValidationLogLoss);
+    string WeightsFile, int Prompts, int CodePrompts, int Features, double WordL2, double NamedL2, double Temperature,
+    double CrossValidationAccuracy, double CrossValidationLogLoss, IReadOnlyList<(LabeledPrompt Prompt, double CodeProbability)> CrossValidationMisses);
 
 /// <summary>
 /// L2-regularised logistic regression over the features of <see cref="FeatureExtractor"/>, trained by full-batch
 /// accelerated gradient descent: no randomness, a fixed order, so the same data gives the same file byte for byte.
-/// The L2 strength is chosen by k-fold cross-validation on the training set, and a temperature fitted on the
+/// The L2 strengths (one for words, one for named features) are chosen by k-fold cross-validation on the training set, and a temperature fitted on the
 /// out-of-fold predictions is divided into every weight, so the logistic output is a calibrated probability. The dev
 /// set plays no part.
 /// </summary>
@@ -56,51 +59,57 @@ internal static class Trainer
 
         var rows = sets.Select(s => s.Where(index.ContainsKey).Select(n => index[n]).Order().ToArray()).ToArray();
         var labels = prompts.Select(p => p.IsCode).ToArray();
-        var bias = index.GetValueOrDefault(NamedFeatures.Names[NamedFeatures.Bias], -1);
 
-        // Cross-validation on the training set: the L2 strength with the lowest out-of-fold log loss.
-        var best = (L2: 0.0, LogLoss: double.MaxValue, Accuracy: 0.0, Logits: Array.Empty<double>());
-        foreach (var l2 in options.L2Candidates)
+        // Cross-validation on the training set: the pair of L2 strengths with the lowest out-of-fold log loss.
+        var best = (L2: Array.Empty<double>(), WordL2: 0.0, NamedL2: 0.0, LogLoss: double.MaxValue, Accuracy: 0.0, Logits: Array.Empty<double>());
+        foreach (var wordL2 in options.WordL2Candidates)
         {
-            var logits = new double[rows.Length];
-            for (var fold = 0; fold < options.Folds; fold++)
+            foreach (var namedL2 in options.NamedL2Candidates)
             {
-                var trainRows = Enumerable.Range(0, rows.Length).Where(i => i % options.Folds != fold).ToArray();
-                var w = Fit(rows, labels, trainRows, vocabulary.Length, bias, l2, options.Iterations);
-                for (var i = fold; i < rows.Length; i += options.Folds)
+                var l2 = vocabulary.Select(name => name == NamedFeatures.Names[NamedFeatures.Bias] ? 0 : named.Contains(name) ? namedL2 : wordL2).ToArray();
+                var logits = new double[rows.Length];
+                for (var fold = 0; fold < options.Folds; fold++)
                 {
-                    logits[i] = Dot(w, rows[i]);
+                    var trainRows = Enumerable.Range(0, rows.Length).Where(i => i % options.Folds != fold).ToArray();
+                    var w = Fit(rows, labels, trainRows, l2, options.Iterations);
+                    for (var i = fold; i < rows.Length; i += options.Folds)
+                    {
+                        logits[i] = Dot(w, rows[i]);
+                    }
                 }
-            }
 
-            var logLoss = LogLoss(logits, labels, 1.0);
-            if (logLoss < best.LogLoss - 1e-9)
-            {
-                var accuracy = logits.Select((z, i) => z >= 0 == labels[i]).Count(ok => ok) / (double)rows.Length;
-                best = (l2, logLoss, accuracy, logits);
+                var logLoss = LogLoss(logits, labels, 1.0);
+                if (logLoss < best.LogLoss - 1e-9)
+                {
+                    var accuracy = logits.Select((z, i) => z >= 0 == labels[i]).Count(ok => ok) / (double)rows.Length;
+                    best = (l2, wordL2, namedL2, logLoss, accuracy, logits);
+                }
             }
         }
 
         var temperature = FitTemperature(best.Logits, labels);
-        var weights = Fit(rows, labels, Enumerable.Range(0, rows.Length).ToArray(), vocabulary.Length, bias, best.L2, options.Iterations);
+        var weights = Fit(rows, labels, Enumerable.Range(0, rows.Length).ToArray(), best.L2, options.Iterations);
         var code = labels.Count(l => l);
         var file = Write(vocabulary, weights, temperature, new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"trained on {prompts.Count} prompts of data/{Dataset.TrainFile} ({code} code, {prompts.Count - code} general); the dev set played no part")
             .AppendLine(CultureInfo.InvariantCulture, $"features: words and bigrams found in at least {options.MinCount} training prompts, plus the layout and lexicon features of Features/")
-            .AppendLine(CultureInfo.InvariantCulture, $"l2: {best.L2} chosen by {options.Folds}-fold cross-validation on the training set: accuracy {best.Accuracy:F4}, log loss {best.LogLoss:F4}")
+            .AppendLine(CultureInfo.InvariantCulture, $"l2: {best.WordL2} on words and bigrams, {best.NamedL2} on named features, chosen by {options.Folds}-fold cross-validation on the training set: accuracy {best.Accuracy:F4}, log loss {best.LogLoss:F4}")
             .AppendLine(CultureInfo.InvariantCulture, $"temperature: {temperature:F2} fitted on the out-of-fold predictions and divided into every weight")
             .ToString());
-        return new TrainingResult(file, prompts.Count, code, vocabulary.Length, best.L2, temperature, best.Accuracy, best.LogLoss);
+        var misses = best.Logits.Select((z, i) => (Prompt: prompts[i], CodeProbability: Sigmoid(z / temperature)))
+            .Where(m => m.CodeProbability >= 0.5 != m.Prompt.IsCode).ToList();
+        return new TrainingResult(file, prompts.Count, code, vocabulary.Length, best.WordL2, best.NamedL2, temperature, best.Accuracy, best.LogLoss, misses);
     }
 
-    /// <summary>Minimises mean log loss + l2/2 |w|^2 (the bias not penalised) with Nesterov's accelerated gradient.</summary>
-    private static double[] Fit(int[][] rows, bool[] labels, int[] subset, int dimensions, int bias, double l2, int iterations)
+    /// <summary>Minimises mean log loss + sum of l2[f]/2 w[f]^2 with Nesterov's accelerated gradient.</summary>
+    private static double[] Fit(int[][] rows, bool[] labels, int[] subset, double[] l2, int iterations)
     {
+        var dimensions = l2.Length;
         var w = new double[dimensions];
         var lookahead = new double[dimensions];
         var gradient = new double[dimensions];
         var maxActive = subset.Max(i => rows[i].Length);
-        var step = 1.0 / ((maxActive / 4.0) + l2);
+        var step = 1.0 / ((maxActive / 4.0) + l2.Max());
         var n = (double)subset.Length;
         for (var t = 1; t <= iterations; t++)
         {
@@ -117,7 +126,7 @@ internal static class Trainer
             var momentum = (t - 1.0) / (t + 2.0);
             for (var f = 0; f < dimensions; f++)
             {
-                var g = gradient[f] + (f == bias ? 0 : l2 * lookahead[f]);
+                var g = gradient[f] + (l2[f] * lookahead[f]);
                 var next = lookahead[f] - (step * g);
                 lookahead[f] = next + (momentum * (next - w[f]));
                 w[f] = next;

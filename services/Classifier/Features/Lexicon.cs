@@ -57,7 +57,7 @@ internal static class Lexicon
             "graphql", "latex", "vba", "jq", "awk", "sed", "grep", "git", "cmake", "gradle", "maven", "webpack",
             "redis", "mongodb", "kafka", "protobuf", "grpc", "wasm", "fortran", "cobol", "clojure", "ocaml",
             "f#", "zig", "nim", "solidity", "verilog", "vhdl", "prolog", "lisp", "godot",
-            "svg", "curl", "wget", "http", "linux", "ubuntu", "debian", "unix", "macos", "homebrew", "nasm", "x86", "in go", "en go", "em go", "на go", "py",
+            "svg", "curl", "wget", "http", "linux", "ubuntu", "debian", "unix", "macos", "homebrew", "in swift", "en swift", "rails", "jest", "pytest", "junit", "xunit", "nunit", "mocha", "rspec", "vitest", "cypress", "playwright", "nasm", "x86", "in go", "en go", "em go", "на go", "py",
         ]),
         (Concept.ProseNoun,
         [
@@ -146,7 +146,7 @@ internal static class Lexicon
         (Concept.ProseOnly,
         [
             "no code", "without code", "prose", "plain english", "plain words", "plain language", "in words", "non technical",
-            "layman", "layman s", "conceptually", "without writing", "any code", "just explain", "only explain", "not the code", "no rewrite",
+            "layman", "layman s", "conceptually", "without writing", "any code", "just explain", "only explain", "not the code", "not code", "no rewrite", "your reasoning",
             "sans code", "pas de code", "ohne code", "kein code", "sin código", "sem código", "без кода", "не нужен",
             "不要代码", "不需要代码", "コードなし", "コードは不要",
         ]),

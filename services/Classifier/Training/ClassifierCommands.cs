@@ -68,6 +68,7 @@ internal static class ClassifierCommands
     {
         Console.Write(Evaluation.Format("train", Evaluation.Evaluate(classifier, train), listErrors: false));
         Console.Write(Evaluation.Format("dev", Evaluation.Evaluate(classifier, Dataset.Load(Path.Combine(directory, Dataset.DevFile))), listErrors: true));
+        Console.Write(Evaluation.Format("test", Evaluation.Evaluate(classifier, Dataset.Load(Path.Combine(directory, Dataset.TestFile))), listErrors: true));
     }
 
     private static int Explain(string user, string? system)

@@ -18,6 +18,7 @@ internal static class Dataset
 {
     public const string TrainFile = "train.jsonl";
     public const string DevFile = "dev.jsonl";
+    public const string TestFile = "test.jsonl";
 
     public static IReadOnlyList<LabeledPrompt> Load(string path)
     {

@@ -146,9 +146,8 @@ internal static class Lexicon
         (Concept.ProseOnly,
         [
             "no code", "without code", "prose", "plain english", "plain words", "plain language", "in words", "non technical",
-            "layman", "layman s", "conceptually", "without writing", "any code", "just explain", "only explain", "not the code", "not code", "no rewrite", "your reasoning",
-            "sans code", "pas de code", "ohne code", "kein code", "sin código", "sem código", "без кода", "не нужен",
-            "不要代码", "不需要代码", "コードなし", "コードは不要",
+            "layman", "layman s", "conceptually", "without writing", "any code", "just explain", "only explain", "not code", "no rewrite", "your reasoning",
+            "sans code", "ohne code", "kein code", "sin código", "sem código", "без кода", "не нужен",
         ]),
     ];
 

@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "gateway-routing" => await GatewayBenchmarks.RoutingAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
+    "classifier" => await ClassifierBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -42,6 +43,9 @@ static int Usage()
           gateway-redis-outage  2 gateways on one Redis under load; Redis stopped, then restarted on the
                               same port: failures per phase and time until both gateways are back on Redis
               --concurrency N  --outage-seconds N (default 64, 30)
+          classifier          dev and test accuracy with per-class precision/recall; in-process latency on 4 KB prompts;
+                              gRPC round trips on loopback against a classifier process; ClassifyBatch throughput
+              --iterations N  --calls N  --batches N (default 200000, 20000, 20)  --out FILE
         """);
     return 2;
 }

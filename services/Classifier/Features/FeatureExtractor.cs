@@ -21,7 +21,7 @@ internal static class FeatureExtractor
     public const int MaxWordLength = 24;
 
     // Line starts that mean code on their own (case-sensitive: prose starts sentences with a capital letter).
-    private static readonly string[] CodeStarts =
+    private static readonly string[][] CodeStarts = ByFirstChar(
     [
         "#include", "#!/", "#define", "#import", "#pragma", "def ", "async def ", "<?php", "</", "<!DOCTYPE", "<!--", "std::",
         "console.", "print(", "printf(", "println!", "fmt.", "System.", "import ", "using System", "elif ", "try:",
@@ -30,17 +30,17 @@ internal static class FeatureExtractor
         "FROM ", "WHERE ", "GROUP BY", "ORDER BY", "LEFT JOIN", "INNER JOIN", "JOIN ", "RUN ", "COPY ", "CMD ",
         "ENTRYPOINT", "WORKDIR ", "EXPOSE ", "ENV ", "ARG ", "apiVersion:", "$ ", "diff --git", "@@ ", "+++ ", "--- a/",
         "pub fn ", "#[", "func (", "package main", "module.exports", "require(", "self.", "this.",
-    ];
+    ]);
 
     // Line starts that mean code when the line also holds a code symbol or ends like code.
-    private static readonly string[] WeakCodeStarts =
+    private static readonly string[][] WeakCodeStarts = ByFirstChar(
     [
         "return ", "if ", "for ", "while ", "class ", "from ", "let ", "const ", "var ", "val ", "func ", "fn ",
         "impl ", "public ", "private ", "protected ", "static ", "namespace ", "package ", "module ", "export ",
         "await ", "lambda ", "except ", "catch ", "switch ", "case ", "struct ", "enum ", "interface ", "type ",
         "sudo ", "git ", "npm ", "pip ", "curl ", "docker ", "kubectl ", "echo ", "ls ", "cd ", "mkdir ", "chmod ",
         "cargo ", "dotnet ", "yarn ", "cmake ", "gcc ", "apt ", "brew ",
-    ];
+    ]);
 
     private enum LineKind
     {
@@ -223,19 +223,18 @@ internal static class FeatureExtractor
         }
 
         var symbols = 0;
-        var nonSpace = 0;
+        var spaces = 0;
         foreach (var c in t)
         {
-            if (c is '{' or '}' or '[' or ']' or '(' or ')' or '<' or '>' or '=' or ';' or '&' or '|' or '$' or '\\')
+            if (c < 128)
             {
-                symbols++;
-            }
-
-            if (!char.IsWhiteSpace(c))
-            {
-                nonSpace++;
+                var flags = AsciiLineFlags[c];
+                symbols += flags & 1;
+                spaces += flags >> 1;
             }
         }
+
+        var nonSpace = t.Length - spaces;
 
         if (symbols >= 2 && symbols * 100 >= nonSpace * 15)
         {
@@ -258,6 +257,25 @@ internal static class FeatureExtractor
         }
 
         return IsKeyValueLine(line, t, previousWasCode) ? LineKind.Code : LineKind.Prose;
+    }
+
+    // Per ASCII character: bit 0 a code symbol ({ } [ ] ( ) < > = ; & | $ \), bit 1 white space.
+    private static readonly byte[] AsciiLineFlags = BuildAsciiLineFlags();
+
+    private static byte[] BuildAsciiLineFlags()
+    {
+        var flags = new byte[128];
+        foreach (var c in "{}[]()<>=;&|$\\")
+        {
+            flags[c] = 1;
+        }
+
+        foreach (var c in " \t\r\v\f")
+        {
+            flags[c] = 2;
+        }
+
+        return flags;
     }
 
     /// <summary>A YAML/INI-like "key: value" line: indented or after code, else a lowercase key with a one-word value.</summary>
@@ -319,9 +337,14 @@ internal static class FeatureExtractor
             && (head.EndsWith("Error", StringComparison.Ordinal) || head.EndsWith("Exception", StringComparison.Ordinal));
     }
 
-    private static bool StartsWithAny(ReadOnlySpan<char> t, string[] starts)
+    private static bool StartsWithAny(ReadOnlySpan<char> t, string[][] startsByFirstChar)
     {
-        foreach (var start in starts)
+        if (t[0] >= startsByFirstChar.Length)
+        {
+            return false;
+        }
+
+        foreach (var start in startsByFirstChar[t[0]])
         {
             if (t.StartsWith(start, StringComparison.Ordinal))
             {
@@ -332,6 +355,18 @@ internal static class FeatureExtractor
         return false;
     }
 
+    /// <summary>Line starts grouped by their first (ASCII) character, so a line is compared with a handful, not all.</summary>
+    private static string[][] ByFirstChar(string[] starts)
+    {
+        var table = new string[128][];
+        for (var c = 0; c < table.Length; c++)
+        {
+            table[c] = starts.Where(s => s[0] == c).ToArray();
+        }
+
+        return table;
+    }
+
     private static Concept Tokenize<TSink>(ReadOnlySpan<char> t, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
     {
         Span<char> bufferA = stackalloc char[MaxWordLength];
@@ -339,135 +374,211 @@ internal static class FeatureExtractor
         var current = bufferA;
         var previous = bufferB;
         var previousLength = 0;
+        var previousHash = 0UL;
         var concepts = Concept.None;
-        var inInlineCode = false;
         var i = 0;
         while (i < t.Length)
         {
             var c = t[i];
-            if (c == '`')
+            var kind = c < 128 ? (CharKind)AsciiKinds[c] : KindOf(c);
+            switch (kind)
             {
-                inInlineCode = !inInlineCode;
-                stats.InlineCode = true;
-                previousLength = 0;
-                i++;
-                continue;
-            }
-
-            if (inInlineCode)
-            {
-                i++;
-                continue;
-            }
-
-            // A quoted passage of four words or more is what the request works on (a sentence to translate, a text to
-            // extract from), not the request: its words are counted, not used.
-            if (QuotedPassageEnd(t, i) is var end and > 0)
-            {
-                var passage = t[(i + 1)..end];
-                stats.Quoted = true;
-                stats.ProseWords += passage.Count(' ') + 1;
-                previousLength = 0;
-                i = end + 1;
-                continue;
-            }
-
-            if (IsCharGramScript(c))
-            {
-                var start = i;
-                while (i < t.Length && IsCharGramScript(t[i]))
-                {
+                case CharKind.Separator:
                     i++;
-                }
+                    continue;
 
-                concepts |= CjkRun(t[start..i], ref sink);
-                stats.ProseWords += (i - start + 1) / 2;
-                previousLength = 0;
-                continue;
-            }
-
-            if (IsKatakana(c))
-            {
-                var start = i;
-                while (i < t.Length && IsKatakana(t[i]))
-                {
+                case CharKind.ClauseEnd:
+                    previousLength = 0;
                     i++;
+                    continue;
+
+                case CharKind.Backtick:
+                {
+                    // Inline code: counted as code present, its words left out.
+                    stats.InlineCode = true;
+                    previousLength = 0;
+                    var close = t[(i + 1)..].IndexOf('`');
+                    i = close < 0 ? t.Length : i + close + 2;
+                    continue;
                 }
 
-                var word = t[start..i];
-                stats.ProseWords++;
-                if (word.Length <= MaxWordLength)
+                case CharKind.Quote:
                 {
-                    concepts |= sink.Word(FeatureHash.Word(word), word);
-                }
-
-                previousLength = 0;
-                continue;
-            }
-
-            if (char.IsLetterOrDigit(c) || c == '_')
-            {
-                var start = i;
-                var digits = true;
-                while (i < t.Length && (char.IsLetterOrDigit(t[i]) || t[i] == '_') && !IsCharGramScript(t[i]) && !IsKatakana(t[i]))
-                {
-                    digits &= char.IsAsciiDigit(t[i]);
-                    i++;
-                }
-
-                // "c#", "f#", "c++".
-                if (i - start == 1 && i < t.Length)
-                {
-                    if (t[i] == '#')
+                    // A quoted passage of four words or more is what the request works on (a sentence to translate, a
+                    // text to extract from), not the request: its words are counted, not used.
+                    var end = QuotedPassageEnd(t, i);
+                    if (end > 0)
+                    {
+                        stats.Quoted = true;
+                        stats.ProseWords += t[(i + 1)..end].Count(' ') + 1;
+                        i = end + 1;
+                    }
+                    else
                     {
                         i++;
                     }
-                    else if (t[i] == '+' && i + 1 < t.Length && t[i + 1] == '+')
+
+                    // A lone apostrophe joins ("qu'est" gives "qu est"); a double quote ends a clause.
+                    if (c != '\'')
                     {
-                        i += 2;
+                        previousLength = 0;
                     }
+
+                    continue;
                 }
 
-                stats.ProseWords++;
-                var length = i - start;
-                if (digits || length > MaxWordLength)
+                case CharKind.CharGram:
                 {
+                    var start = i;
+                    while (i < t.Length && t[i] >= 128 && KindOf(t[i]) == CharKind.CharGram)
+                    {
+                        i++;
+                    }
+
+                    concepts |= CjkRun(t[start..i], ref sink);
+                    stats.ProseWords += (i - start + 1) / 2;
                     previousLength = 0;
                     continue;
                 }
 
-                for (var k = 0; k < length; k++)
+                case CharKind.Katakana:
                 {
-                    var ch = t[start + k];
-                    current[k] = ch < 128 ? (char.IsAsciiLetterUpper(ch) ? (char)(ch | 0x20) : ch) : char.ToLowerInvariant(ch);
+                    var start = i;
+                    while (i < t.Length && t[i] >= 128 && KindOf(t[i]) == CharKind.Katakana)
+                    {
+                        i++;
+                    }
+
+                    var word = t[start..i];
+                    stats.ProseWords++;
+                    if (word.Length <= MaxWordLength)
+                    {
+                        concepts |= sink.Word(FeatureHash.Word(word), word);
+                    }
+
+                    previousLength = 0;
+                    continue;
+                }
+            }
+
+            // A word: letters, digits, '_'; lowercased into the current buffer as it is read.
+            var wordStart = i;
+            var length = 0;
+            var digits = true;
+            while (i < t.Length)
+            {
+                var ch = t[i];
+                if (ch < 128)
+                {
+                    if (AsciiKinds[ch] != (byte)CharKind.Word)
+                    {
+                        break;
+                    }
+
+                    digits &= char.IsAsciiDigit(ch);
+                    if (length < MaxWordLength)
+                    {
+                        current[length] = char.IsAsciiLetterUpper(ch) ? (char)(ch | 0x20) : ch;
+                    }
+                }
+                else
+                {
+                    if (KindOf(ch) != CharKind.Word)
+                    {
+                        break;
+                    }
+
+                    digits = false;
+                    if (length < MaxWordLength)
+                    {
+                        current[length] = char.ToLowerInvariant(ch);
+                    }
                 }
 
-                var word = current[..length];
-                concepts |= sink.Word(FeatureHash.Word(word), word);
-                if (previousLength > 0)
-                {
-                    var first = previous[..previousLength];
-                    concepts |= sink.Bigram(FeatureHash.Bigram(first, word), first, word);
-                }
+                length++;
+                i++;
+            }
 
-                var swap = previous;
-                previous = current;
-                current = swap;
-                previousLength = length;
+            // "c#", "f#", "c++".
+            if (length == 1 && i < t.Length && !digits)
+            {
+                if (t[i] == '#')
+                {
+                    current[length++] = '#';
+                    i++;
+                }
+                else if (t[i] == '+' && i + 1 < t.Length && t[i + 1] == '+')
+                {
+                    current[length++] = '+';
+                    current[length++] = '+';
+                    i += 2;
+                }
+            }
+
+            stats.ProseWords++;
+            if (digits || length > MaxWordLength || i == wordStart)
+            {
+                previousLength = 0;
+                i = Math.Max(i, wordStart + 1);
                 continue;
             }
 
-            // Clause ends break the chain of bigrams; spaces, hyphens, apostrophes and slashes do not.
-            if (c is '.' or ',' or '!' or '?' or ';' or ':' or '(' or ')' or '"' or '[' or ']' or '。' or '，' or '？' or '！' or '、' or '：')
+            var token = current[..length];
+            var hash = FeatureHash.Word(token);
+            concepts |= sink.Word(hash, token);
+            if (previousLength > 0)
             {
-                previousLength = 0;
+                var first = previous[..previousLength];
+                concepts |= sink.Bigram(FeatureHash.Bigram(previousHash, hash), first, token);
             }
 
-            i++;
+            var swap = previous;
+            previous = current;
+            current = swap;
+            previousLength = length;
+            previousHash = hash;
         }
 
         return concepts;
     }
+
+    /// <summary>What a character does in prose. Clause ends break the chain of bigrams; spaces, hyphens, apostrophes and slashes do not.</summary>
+    private enum CharKind : byte
+    {
+        Separator,
+        Word,
+        ClauseEnd,
+        Backtick,
+        Quote,
+        CharGram,
+        Katakana,
+    }
+
+    private static readonly byte[] AsciiKinds = BuildAsciiKinds();
+
+    private static byte[] BuildAsciiKinds()
+    {
+        var kinds = new byte[128];
+        for (var c = 0; c < 128; c++)
+        {
+            kinds[c] = (byte)(char.IsAsciiLetterOrDigit((char)c) || c == '_' ? CharKind.Word
+                : c is '.' or ',' or '!' or '?' or ';' or ':' or '(' or ')' or '[' or ']' ? CharKind.ClauseEnd
+                : c == '`' ? CharKind.Backtick
+                : c is '"' or '\'' ? CharKind.Quote
+                : CharKind.Separator);
+        }
+
+        return kinds;
+    }
+
+    private static CharKind KindOf(char c) => c switch
+    {
+        (>= '\u4E00' and <= '\u9FFF') or (>= '\u3400' and <= '\u4DBF') or (>= '\uF900' and <= '\uFAFF') or (>= '\u3041' and <= '\u309F') or (>= '\uAC00' and <= '\uD7A3') => CharKind.CharGram,
+        (>= '\u30A0' and <= '\u30FF') or (>= '\uFF66' and <= '\uFF9F') => CharKind.Katakana,
+        '。' or '，' or '？' or '！' or '、' or '：' => CharKind.ClauseEnd,
+        '“' or '„' or '«' or '「' or '『' => CharKind.Quote,
+        _ => char.IsLetterOrDigit(c) ? CharKind.Word : CharKind.Separator,
+    };
 
     /// <summary>Index of the closing quote of a quoted passage opening at <paramref name="i"/>, or 0.</summary>
     private static int QuotedPassageEnd(ReadOnlySpan<char> t, int i)
@@ -516,10 +627,5 @@ internal static class FeatureExtractor
         return concepts;
     }
 
-    // Han, Hiragana and Hangul syllables: words are not (reliably) separated by spaces, or carry their particles.
-    private static bool IsCharGramScript(char c) =>
-        c is (>= '\u4E00' and <= '\u9FFF') or (>= '\u3400' and <= '\u4DBF') or (>= '\uF900' and <= '\uFAFF') or (>= '\u3041' and <= '\u309F')
-            or (>= '\uAC00' and <= '\uD7A3');
 
-    private static bool IsKatakana(char c) => c is (>= '\u30A0' and <= '\u30FF') or (>= '\uFF66' and <= '\uFF9F');
 }

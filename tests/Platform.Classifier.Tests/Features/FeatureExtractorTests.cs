@@ -156,6 +156,7 @@ public sealed class FeatureExtractorTests
     public void FeatureHash_OfSpans_EqualsHashOfTheName()
     {
         Assert.Equal(FeatureHash.Of("w:function"), FeatureHash.Word("function"));
-        Assert.Equal(FeatureHash.Of("b:write a"), FeatureHash.Bigram("write", "a"));
+        Assert.Equal(FeatureHash.Of("b:write a"), FeatureHash.Bigram(FeatureHash.Word("write"), FeatureHash.Word("a")));
+        Assert.NotEqual(FeatureHash.Of("b:write a"), FeatureHash.Of("b:a write"));
     }
 }

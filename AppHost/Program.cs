@@ -23,14 +23,21 @@ var code = builder.AddEnginePool("enginecode", model: "llama-3.1-8b-instruct", r
     .WithFallback(fallback)
     .WithMaxModelLen(32768);
 
-// Services. The gateway: OpenAI-compatible HTTP API and gRPC Inference, with the development key in Development.
+// Services. The classifier: code or general for every prompt, so the gateway can pick the pool whose draft fits.
+// Its ports follow the services' scheme (from 18200: http 18200, grpc 18201).
+var classifier = builder.AddProject<Projects.Platform_Classifier>("classifier")
+    .WithHttpEndpoint()
+    .WithGrpcEndpoint();
+
+// The gateway: OpenAI-compatible HTTP API and gRPC Inference, with the development key in Development.
 var apiKey = DevelopmentApiKey.From(builder.Options);
 var gateway = builder.AddProject<Projects.Platform_Gateway>("gateway")
     .WithHttpEndpoint(port: builder.Options.GatewayHttpPort)
     .WithGrpcEndpoint(port: builder.Options.GatewayGrpcPort)
     .WithFleet()
     .WithReference(redis)
-    .WaitFor(redis).WaitFor(fallback).WaitFor(general).WaitFor(code);
+    .WithReference(classifier)
+    .WaitFor(redis).WaitFor(fallback).WaitFor(general).WaitFor(code).WaitFor(classifier);
 if (builder.Options.Environment == "Development")
 {
     gateway.WithEnvironment("Gateway__DevelopmentKey", apiKey).WithReadyLineValue("apikey", apiKey);

@@ -9,6 +9,7 @@ return args.FirstOrDefault() switch
     "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-breaker-propagation" => await BreakerPropagationBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    "classifier" => await ClassifierBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -53,6 +54,9 @@ static int Usage()
           gateway-breaker-propagation  2 gateways on one Redis, 3 engines: A opens an engine's breaker (real
                               failures), time until B holds it (p50/p99/max), B's requests kept off it
               --samples N (default 50)
+          classifier          dev and test accuracy with per-class precision/recall; in-process latency on 4 KB prompts;
+                              gRPC round trips on loopback against a classifier process; ClassifyBatch throughput
+              --iterations N  --calls N  --batches N (default 200000, 20000, 20)  --out FILE
         """);
     return 2;
 }

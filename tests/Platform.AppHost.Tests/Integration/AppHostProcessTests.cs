@@ -27,8 +27,9 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
     public void Start_DynamicPorts_PrintsOneReadyLineListingEveryResource()
     {
         Assert.Single(AppHost.Lines, l => l.StartsWith("Platform ready", StringComparison.Ordinal));
-        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "gateway", "apikey"], AppHost.Urls.Keys);
+        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "classifier", "gateway", "apikey"], AppHost.Urls.Keys);
         Assert.Equal(2, AppHost.Urls["gateway"].Count);
+        Assert.Equal(2, AppHost.Urls["classifier"].Count);
         Assert.StartsWith("sk-dev-", AppHost.Urls["apikey"][0], StringComparison.Ordinal);
         foreach (var (pool, (_, replicas)) in Pools)
         {
@@ -65,6 +66,41 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
         Assert.True(chat.StatusCode == HttpStatusCode.OK, body);
         using var completion = JsonDocument.Parse(body);
         Assert.Equal(4, completion.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Classifier_AfterReady_ClassifiesOverGrpcAndTheGatewayIsGivenItsAddress()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var grpcUrl = AppHost.Urls["classifier"][1];
+        using var control = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var gateway = await ReplicaAsync(control, "gateway-0");
+        var environ = File.ReadAllText($"/proc/{gateway.GetProperty("pid").GetInt32()}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(kv => kv.Split('=', 2)).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.Equal(grpcUrl, environ["services__classifier__grpc__0"]);
+
+        // platform.classifier.v1.Classifier/Classify over h2c, protobuf written by hand (no generated code here):
+        // ClassifyRequest { messages: [ { role: "user", content } ] }.
+        var content = "Write a Python function that reverses a list."u8.ToArray();
+        byte[] message = [0x0A, 4, .. "user"u8, 0x12, (byte)content.Length, .. content];
+        byte[] payload = [0x0A, (byte)message.Length, .. message];
+        byte[] frame = [0, 0, 0, 0, (byte)payload.Length, .. payload];
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, grpcUrl + "/platform.classifier.v1.Classifier/Classify")
+        {
+            Content = new ByteArrayContent(frame),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        request.Headers.TryAddWithoutValidation("TE", "trailers");
+
+        using var response = await http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsByteArrayAsync(ct);
+
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal(0x08, body[5]); // field 1 (kind), varint
+        Assert.Equal(1, body[6]);    // TASK_KIND_CODE
     }
 
     [Fact]

@@ -14,17 +14,20 @@ internal readonly record struct StreamResult(bool Ok, string? Error, double Ttft
 /// </summary>
 internal static class StreamClient
 {
+    /// <summary>The benchmarks' streaming chat body: one user message, exactly max_tokens (ignore_eos), usage asked.</summary>
+    public static string ChatBody(string model, string prompt, int maxTokens) => JsonSerializer.Serialize(new
+    {
+        model,
+        messages = new[] { new { role = "user", content = prompt } },
+        max_tokens = maxTokens,
+        ignore_eos = true,
+        stream = true,
+        stream_options = new { include_usage = true },
+    });
+
     public static async Task<StreamResult> ChatAsync(HttpClient http, Uri baseUri, string? apiKey, string model, string prompt, int maxTokens, CancellationToken ct)
     {
-        var body = JsonSerializer.Serialize(new
-        {
-            model,
-            messages = new[] { new { role = "user", content = prompt } },
-            max_tokens = maxTokens,
-            ignore_eos = true,
-            stream = true,
-            stream_options = new { include_usage = true },
-        });
+        var body = ChatBody(model, prompt, maxTokens);
         var started = Stopwatch.GetTimestamp();
         double ttft = -1;
         try

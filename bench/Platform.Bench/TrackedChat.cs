@@ -58,15 +58,7 @@ internal static class TrackedChat
 {
     public static async Task<TrackedStream> RunAsync(HttpClient http, Uri gateway, string apiKey, string model, string prompt, int maxTokens, CancellationToken ct)
     {
-        var body = JsonSerializer.Serialize(new
-        {
-            model,
-            messages = new[] { new { role = "user", content = prompt } },
-            max_tokens = maxTokens,
-            ignore_eos = true,
-            stream = true,
-            stream_options = new { include_usage = true },
-        });
+        var body = StreamClient.ChatBody(model, prompt, maxTokens);
         var started = Stopwatch.GetTimestamp();
         long first = 0;
         int status = 0, roles = 0, contents = 0, finishes = 0, textLength = 0, prompt_ = 0, completion = 0, total = 0;

@@ -15,5 +15,3 @@ app.MapGrpcService<HealthScorerService>();
 app.MapGrpcDefaultEndpoints();
 
 app.Run();
-
-public partial class Program;

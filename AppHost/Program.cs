@@ -29,6 +29,15 @@ var classifier = builder.AddProject<Projects.Platform_Classifier>("classifier")
     .WithHttpEndpoint()
     .WithGrpcEndpoint();
 
+// The HealthScorer: scrapes every engine's /metrics, scores them, streams WatchFleet, writes fleet health (http 18202,
+// grpc 18203).
+var healthscorer = builder.AddProject<Projects.Platform_HealthScorer>("healthscorer")
+    .WithHttpEndpoint()
+    .WithGrpcEndpoint()
+    .WithFleet()
+    .WithReference(redis)
+    .WaitFor(redis).WaitFor(fallback).WaitFor(general).WaitFor(code);
+
 // The gateway: OpenAI-compatible HTTP API and gRPC Inference, with the development key in Development.
 var apiKey = DevelopmentApiKey.From(builder.Options);
 var gateway = builder.AddProject<Projects.Platform_Gateway>("gateway")
@@ -37,6 +46,7 @@ var gateway = builder.AddProject<Projects.Platform_Gateway>("gateway")
     .WithFleet()
     .WithReference(redis)
     .WithReference(classifier)
+    .WithReference(healthscorer)
     .WaitFor(redis).WaitFor(fallback).WaitFor(general).WaitFor(code).WaitFor(classifier);
 if (builder.Options.Environment == "Development")
 {

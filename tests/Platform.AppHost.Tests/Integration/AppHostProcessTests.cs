@@ -27,9 +27,10 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
     public void Start_DynamicPorts_PrintsOneReadyLineListingEveryResource()
     {
         Assert.Single(AppHost.Lines, l => l.StartsWith("Platform ready", StringComparison.Ordinal));
-        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "classifier", "gateway", "apikey"], AppHost.Urls.Keys);
+        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "classifier", "healthscorer", "gateway", "apikey"], AppHost.Urls.Keys);
         Assert.Equal(2, AppHost.Urls["gateway"].Count);
         Assert.Equal(2, AppHost.Urls["classifier"].Count);
+        Assert.Equal(2, AppHost.Urls["healthscorer"].Count);
         Assert.StartsWith("sk-dev-", AppHost.Urls["apikey"][0], StringComparison.Ordinal);
         foreach (var (pool, (_, replicas)) in Pools)
         {
@@ -101,6 +102,35 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
         Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
         Assert.Equal(0x08, body[5]); // field 1 (kind), varint
         Assert.Equal(1, body[6]);    // TASK_KIND_CODE
+    }
+
+    [Fact]
+    public async Task HealthScorer_AfterReady_ScoresEveryEngineAndTheGatewayFollowsIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = new HttpClient { BaseAddress = new Uri(AppHost.Urls["healthscorer"][0]) };
+        using (var health = await http.GetAsync("/health", ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+
+        string[] engines = ["enginefallback-0", "enginegeneral-0", "enginegeneral-1", "enginecode-0"];
+        var metrics = string.Empty;
+        await Poll.UntilAsync(
+            async () =>
+            {
+                metrics = await http.GetStringAsync("/metrics", ct);
+                return engines.All(e => System.Text.RegularExpressions.Regex.IsMatch(metrics, $"platform_healthscorer_engine_reachable\\{{[^}}]*engine=\"{e}\"[^}}]*\\}} 1"));
+            },
+            Timeout,
+            "a score for every engine");
+
+        // The gateway gets the HealthScorer's gRPC endpoint the way Aspire passes it (service discovery).
+        using var control = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var pid = (await ReplicaAsync(control, "gateway-0")).GetProperty("pid").GetInt32();
+        var environ = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains($"services__healthscorer__grpc__0={AppHost.Urls["healthscorer"][1]}", environ);
+        Assert.Contains($"services__healthscorer__http__0={AppHost.Urls["healthscorer"][0]}", environ);
     }
 
     [Fact]

@@ -51,6 +51,12 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p50 | {a.Direct.Ttft(0.50):F2} ms | {a.Gateway.Ttft(0.50):F2} ms | +{a.Gateway.Ttft(0.50) - a.Direct.Ttft(0.50):F2} ms |")
             .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p99 | {a.Direct.Ttft(0.99):F2} ms | {a.Gateway.Ttft(0.99):F2} ms | +{a.Gateway.Ttft(0.99) - a.Direct.Ttft(0.99):F2} ms |")
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {a.Direct.DecodeRate():F1} | {a.Gateway.DecodeRate():F1} | ratio {a.Gateway.DecodeRate() / a.Direct.DecodeRate():F3} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| engine's wait as the gateway saw it (Server-Timing) p50 / p99 | | {a.Gateway.EngineWait(0.50):F2} / {a.Gateway.EngineWait(0.99):F2} ms | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway's own time to first token (Server-Timing) p50 / p99 | | {a.Gateway.GatewayTime(0.50):F3} / {a.Gateway.GatewayTime(0.99):F3} ms | |")
+            .AppendLine()
+            .AppendLine("The difference column is end to end: it includes the extra loopback hops and every wait for a core on this")
+            .AppendLine("machine. The Server-Timing row is the time the gateway itself spent on the request before its first token went out")
+            .AppendLine("(from the request reaching the API, authentication and parsing included, minus the engine's wait).")
             .AppendLine();
 
         // Idle RSS before this phase's connections exist, so memory per open stream includes both of its
@@ -66,6 +72,7 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p50 | {b.Direct.Ttft(0.50):F1} ms | {b.Gateway.Ttft(0.50):F1} ms | {b.Gateway.Ttft(0.50) / b.Direct.Ttft(0.50):F3} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p99 | {b.Direct.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99) / b.Direct.Ttft(0.99):F3} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {b.Direct.DecodeRate():F1} | {b.Gateway.DecodeRate():F1} | {b.Gateway.DecodeRate() / b.Direct.DecodeRate():F3} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway's own time to first token (Server-Timing) p50 / p99 | | {b.Gateway.GatewayTime(0.50):F3} / {b.Gateway.GatewayTime(0.99):F3} ms | |")
             .AppendLine(CultureInfo.InvariantCulture, $"| gateway CPU per relayed token | | {b.GatewayCpu.TotalMicroseconds / Math.Max(1, b.Gateway.Tokens):F1} µs | |")
             .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream | | {(b.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, b.PeakGatewayOpen):F1} KiB ({b.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {b.GatewayPeakRss / 1048576.0:F0} MiB) | |");
 
@@ -329,6 +336,8 @@ internal static class GatewayBenchmarks
         private readonly List<double> _ttft = [];
         private readonly List<double> _duration = [];
         private readonly List<double> _rates = [];
+        private readonly List<double> _gatewayMs = [];
+        private readonly List<double> _engineMs = [];
         private readonly Dictionary<string, List<double>> _ttftByEngine = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _errorKinds = new(StringComparer.Ordinal);
 
@@ -354,6 +363,11 @@ internal static class GatewayBenchmarks
                 Tokens += result.Tokens;
                 _ttft.Add(result.TtftMs);
                 _duration.Add(result.DurationMs);
+                if (!double.IsNaN(result.GatewayMs))
+                {
+                    _gatewayMs.Add(result.GatewayMs);
+                    _engineMs.Add(result.EngineMs);
+                }
                 if (result.Engine is { } engine)
                 {
                     if (!_ttftByEngine.TryGetValue(engine, out var list))
@@ -376,6 +390,24 @@ internal static class GatewayBenchmarks
             lock (_lock)
             {
                 return StreamClient.Percentile(_ttft, p);
+            }
+        }
+
+        /// <summary>Percentile of the gateway's own time to first token (Server-Timing), NaN when none reported.</summary>
+        public double GatewayTime(double p)
+        {
+            lock (_lock)
+            {
+                return StreamClient.Percentile(_gatewayMs, p);
+            }
+        }
+
+        /// <summary>Percentile of the engine's wait as the gateway saw it (Server-Timing).</summary>
+        public double EngineWait(double p)
+        {
+            lock (_lock)
+            {
+                return StreamClient.Percentile(_engineMs, p);
             }
         }
 

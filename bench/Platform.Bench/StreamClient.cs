@@ -6,7 +6,8 @@ using System.Text.Json;
 namespace Platform.Bench;
 
 /// <summary>What one streamed request measured, client side; Engine is the gateway's x-platform-engine header (null direct).</summary>
-internal readonly record struct StreamResult(bool Ok, string? Error, double TtftMs, double DurationMs, int Tokens, bool Fallback, string? Engine = null);
+/// GatewayMs is the gateway's own share of the time to first token from its Server-Timing header (NaN direct).
+internal readonly record struct StreamResult(bool Ok, string? Error, double TtftMs, double DurationMs, int Tokens, bool Fallback, string? Engine = null, double GatewayMs = double.NaN, double EngineMs = double.NaN);
 
 /// <summary>
 /// One OpenAI streaming chat request (SSE), timed from the request's start to the first content delta and to
@@ -49,6 +50,9 @@ internal static class StreamClient
 
             var fallback = response.Headers.TryGetValues("x-platform-fallback", out var values) && values.Contains("true");
             var engine = response.Headers.TryGetValues("x-platform-engine", out var engines) ? engines.FirstOrDefault() : null;
+            var timed = response.Headers.TryGetValues("Server-Timing", out var timings);
+            var gatewayMs = timed ? ServerTiming(timings!, "gateway") : double.NaN;
+            var engineMs = timed ? ServerTiming(timings!, "engine") : double.NaN;
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             var finished = false;
@@ -64,7 +68,7 @@ internal static class StreamClient
                 {
                     var total = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                     return finished && tokens > 0
-                        ? new StreamResult(true, null, ttft, total, tokens, fallback, engine)
+                        ? new StreamResult(true, null, ttft, total, tokens, fallback, engine, gatewayMs, engineMs)
                         : new StreamResult(false, "incomplete stream", ttft, total, tokens, fallback, engine);
                 }
 
@@ -102,6 +106,33 @@ internal static class StreamClient
         {
             return new StreamResult(false, e.GetType().Name, ttft, 0, 0, false);
         }
+    }
+
+    /// <summary>The dur (ms) of metric <paramref name="name"/> in Server-Timing values ("gateway;dur=0.4, engine;dur=23"), else NaN.</summary>
+    public static double ServerTiming(IEnumerable<string> values, string name)
+    {
+        foreach (var value in values)
+        {
+            foreach (var metric in value.Split(',', StringSplitOptions.TrimEntries))
+            {
+                var parts = metric.Split(';', StringSplitOptions.TrimEntries);
+                if (parts[0] != name)
+                {
+                    continue;
+                }
+
+                foreach (var p in parts.Skip(1))
+                {
+                    if (p.StartsWith("dur=", StringComparison.Ordinal)
+                        && double.TryParse(p.AsSpan(4), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var dur))
+                    {
+                        return dur;
+                    }
+                }
+            }
+        }
+
+        return double.NaN;
     }
 
     public static double Percentile(List<double> values, double p)

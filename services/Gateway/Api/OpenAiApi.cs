@@ -106,6 +106,7 @@ internal static partial class OpenAiApi
     private static async Task GenerateAsync(HttpContext context, GenerationApi api)
     {
         var services = context.RequestServices;
+        var received = services.GetRequiredService<TimeProvider>().GetTimestamp();
         var (request, key, error) = await AdmitAsync(context, api, services);
         if (error is not null)
         {
@@ -115,7 +116,7 @@ internal static partial class OpenAiApi
         }
 
         var stream = request!.Body["stream"] is { } s && s.GetValueKind() == JsonValueKind.True;
-        var relay = new GenerationRelay(context, request, key!, services, stream);
+        var relay = new GenerationRelay(context, request, key!, services, stream, received);
         await relay.RunAsync();
     }
 
@@ -219,7 +220,7 @@ internal static partial class OpenAiApi
     /// body. Headers (pool, engine, fallback) are set at routing and sent with the first byte; a failure before any
     /// content is an error status, after content an explicit error event without [DONE].
     /// </summary>
-    private sealed class GenerationRelay(HttpContext context, GenerationRequest request, ApiKey key, IServiceProvider services, bool stream)
+    private sealed class GenerationRelay(HttpContext context, GenerationRequest request, ApiKey key, IServiceProvider services, bool stream, long received)
     {
         private readonly HttpResponse _response = context.Response;
         private readonly PipeWriter _writer = context.Response.BodyWriter;
@@ -227,6 +228,7 @@ internal static partial class OpenAiApi
         private Utf8JsonWriter? _json;
         private string _model = request.Model;
         private bool _started;
+        private TimeSpan? _engineWait;
 
         public async Task RunAsync()
         {
@@ -234,7 +236,7 @@ internal static partial class OpenAiApi
             var telemetry = services.GetRequiredService<GatewayTelemetry>();
             var time = services.GetRequiredService<TimeProvider>();
             var cancellation = context.RequestAborted;
-            using var scope = telemetry.Start(request.Api, request.Model, "http", time);
+            using var scope = telemetry.Start(request.Api, request.Model, "http", time, received);
             var choices = stream ? null : new ChoiceAggregate[request.Choices];
             try
             {
@@ -245,6 +247,7 @@ internal static partial class OpenAiApi
                         case RoutedEvent routed:
                             scope.Routed(routed.Route);
                             _model = routed.Route.ServedModel;
+                            _engineWait = routed.EngineWait;
                             SetRouteHeaders(routed.Route);
                             break;
 
@@ -252,10 +255,21 @@ internal static partial class OpenAiApi
                             scope.Content();
                             if (stream)
                             {
-                                await StartStreamAsync();
+                                var first = !_started;
+                                if (first)
+                                {
+                                    SetServerTiming(scope.GatewayTime(_engineWait));
+                                    StartStream();
+                                }
+
+                                // The first content goes out with the headers and role chunks in one write.
                                 OpenAiJson.WriteContentChunk(BeginEvent(), request.Api, request.Id, _created, _model, content);
                                 EndEvent();
                                 await _writer.FlushAsync(cancellation);
+                                if (first)
+                                {
+                                    scope.FirstContentSent(_engineWait);
+                                }
                             }
                             else if ((uint)content.ChoiceIndex < (uint)choices!.Length)
                             {
@@ -314,6 +328,20 @@ internal static partial class OpenAiApi
             }
         }
 
+        /// <summary>
+        /// W3C Server-Timing on a streamed response: the gateway's own time to the first token and the engine's wait
+        /// (milliseconds), as far as known when the headers go out (the first attempt served).
+        /// </summary>
+        private void SetServerTiming(TimeSpan? gatewayTime)
+        {
+            if (gatewayTime is { } gateway && _engineWait is { } engine && !_response.HasStarted)
+            {
+                _response.Headers["Server-Timing"] = string.Create(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    $"gateway;dur={Math.Max(0, gateway.TotalMilliseconds):F3}, engine;dur={engine.TotalMilliseconds:F3}");
+            }
+        }
+
         private async ValueTask StartStreamAsync()
         {
             if (_started)
@@ -321,6 +349,13 @@ internal static partial class OpenAiApi
                 return;
             }
 
+            StartStream();
+            await _writer.FlushAsync(context.RequestAborted);
+        }
+
+        /// <summary>Status, SSE headers and the role chunks, written but not flushed.</summary>
+        private void StartStream()
+        {
             _started = true;
             _response.StatusCode = StatusCodes.Status200OK;
             _response.ContentType = "text/event-stream; charset=utf-8";
@@ -334,8 +369,6 @@ internal static partial class OpenAiApi
                     EndEvent();
                 }
             }
-
-            await _writer.FlushAsync(context.RequestAborted);
         }
 
         private async Task CompleteAsync(CompletedEvent completed, ChoiceAggregate[]? choices, CancellationToken cancellation)

@@ -26,9 +26,12 @@ internal sealed class InferenceService(
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responseStream, ServerCallContext context)
     {
+        var received = time.GetTimestamp();
         var (generation, key) = await AdmitAsync(request, context);
-        using var scope = telemetry.Start(generation.Api, generation.Model, "grpc", time);
+        using var scope = telemetry.Start(generation.Api, generation.Model, "grpc", time, received);
         var delta = new Delta();
+        TimeSpan? engineWait = null;
+        var firstSent = false;
         var message = new GenerateResponse();
         string? finishReason = null;
         await foreach (var ev in pipeline.RunAsync(generation, context.CancellationToken).WithCancellation(context.CancellationToken))
@@ -38,6 +41,7 @@ internal sealed class InferenceService(
                 case RoutedEvent routed:
                     scope.Routed(routed.Route);
                     MarkFallback(routed.Route, context);
+                    engineWait = routed.EngineWait;
                     break;
                 case ContinuedEvent continued:
                     MarkFallback(continued.Route, context);
@@ -50,6 +54,11 @@ internal sealed class InferenceService(
                         delta.Text = content.Text;
                         message.Delta = delta;
                         await responseStream.WriteAsync(message, context.CancellationToken);
+                        if (!firstSent)
+                        {
+                            firstSent = true;
+                            scope.FirstContentSent(engineWait);
+                        }
                     }
 
                     break;

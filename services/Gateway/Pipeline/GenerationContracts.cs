@@ -83,7 +83,11 @@ internal sealed record RouteDecision(EngineInfo Engine, string Pool, string Serv
 /// </summary>
 internal abstract record GenerationEvent;
 
-internal sealed record RoutedEvent(RouteDecision Route) : GenerationEvent;
+/// <summary>
+/// The engine that serves the generation. <paramref name="EngineWait"/>: time from the upstream request to the engine's
+/// first event, when the first attempt served (null after a retry); the rest of the time to first token is the gateway's.
+/// </summary>
+internal sealed record RoutedEvent(RouteDecision Route, TimeSpan? EngineWait = null) : GenerationEvent;
 
 /// <summary>
 /// Generated text of one choice. <paramref name="LogprobsJson"/> is the engine's raw <c>logprobs</c> JSON for this

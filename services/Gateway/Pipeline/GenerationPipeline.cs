@@ -151,7 +151,7 @@ internal sealed partial class GenerationPipeline(
                                 // Announced with the first content, so it names the engine that serves (after any
                                 // retries), not the first one tried.
                                 routedSent = true;
-                                yield return new RoutedEvent(route);
+                                yield return new RoutedEvent(route, attempts == 1 ? ttft : null);
                             }
 
                             generated.Add(index, delta.Text, delta.FinishReason is not null);

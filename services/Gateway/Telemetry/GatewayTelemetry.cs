@@ -8,7 +8,8 @@ namespace Platform.Gateway.Telemetry;
 /// The gateway's meter and activity source ("Platform.Gateway"), following the OpenTelemetry GenAI semantic
 /// conventions: <c>gen_ai.client.operation.duration</c>, <c>gen_ai.client.token.usage</c>,
 /// <c>gen_ai.server.time_to_first_token</c>, <c>gen_ai.server.time_per_output_token</c>, plus requests by status and
-/// rate-limit rejections by tenant and limit.
+/// rate-limit rejections by tenant and limit, and the gateway's own share of the time to first token
+/// (<c>platform.gateway.overhead</c>).
 /// </summary>
 internal sealed class GatewayTelemetry
 {
@@ -22,6 +23,7 @@ internal sealed class GatewayTelemetry
     private static readonly long[] TokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
     private static readonly double[] TtftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
     private static readonly double[] TpotBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5];
+    private static readonly double[] OverheadBuckets = [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25];
 
     private readonly Histogram<double> _operationDuration;
     private readonly Histogram<long> _tokenUsage;
@@ -29,6 +31,7 @@ internal sealed class GatewayTelemetry
     private readonly Histogram<double> _timePerOutputToken;
     private readonly Counter<long> _requests;
     private readonly Counter<long> _rateLimitRejections;
+    private readonly Histogram<double> _overhead;
 
     public GatewayTelemetry(IMeterFactory meterFactory)
     {
@@ -49,6 +52,10 @@ internal sealed class GatewayTelemetry
             "platform.gateway.requests", "{request}", "Generation requests by front end, operation and final status.");
         _rateLimitRejections = meter.CreateCounter<long>(
             "platform.gateway.rate_limit.rejections", "{request}", "Requests rejected by a per-key limit, by tenant and limit.");
+        _overhead = meter.CreateHistogram(
+            "platform.gateway.overhead", "s",
+            "The gateway's own share of a streamed generation's time to first token: from the request reaching the API to the first content sent, minus the engine's wait (first attempts only).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = OverheadBuckets });
     }
 
     public static string OperationName(GenerationApi api) => api == GenerationApi.ChatCompletions ? "chat" : "text_completion";
@@ -60,8 +67,11 @@ internal sealed class GatewayTelemetry
     public void RateLimitRejected(string tenant, string limit) =>
         _rateLimitRejections.Add(1, new("tenant", tenant), new("limit", limit));
 
-    /// <summary>Starts the span and the clock of one generation.</summary>
-    public GenerationScope Start(GenerationApi api, string model, string frontend, TimeProvider time)
+    /// <summary>
+    /// Starts the span and the clock of one generation; <paramref name="received"/> is the timestamp at which the front
+    /// end got the request (before authentication and parsing), so the gateway's overhead counts them.
+    /// </summary>
+    public GenerationScope Start(GenerationApi api, string model, string frontend, TimeProvider time, long? received = null)
     {
         var operation = OperationName(api);
         var activity = ActivitySource.StartActivity($"{operation} {model}", ActivityKind.Client);
@@ -74,14 +84,14 @@ internal sealed class GatewayTelemetry
             activity.SetTag("platform.frontend", frontend);
         }
 
-        return new GenerationScope(this, activity, operation, model, frontend, time);
+        return new GenerationScope(this, activity, operation, model, frontend, time, received ?? time.GetTimestamp());
     }
 
     /// <summary>Measures one generation; not thread-safe (one front-end loop drives it).</summary>
     internal sealed class GenerationScope(
-        GatewayTelemetry telemetry, Activity? activity, string operation, string model, string frontend, TimeProvider time) : IDisposable
+        GatewayTelemetry telemetry, Activity? activity, string operation, string model, string frontend, TimeProvider time, long received) : IDisposable
     {
-        private readonly long _start = time.GetTimestamp();
+        private readonly long _start = received;
         private long _firstToken;
         private long _lastToken;
         private int _pieces;
@@ -113,6 +123,22 @@ internal sealed class GatewayTelemetry
             }
 
             _lastToken = now;
+        }
+
+        /// <summary>
+        /// The gateway's time so far: since the request arrived, minus <paramref name="engineWait"/> (the engine's part
+        /// of the first attempt). Null when there is no first-attempt engine wait (a retried generation).
+        /// </summary>
+        public TimeSpan? GatewayTime(TimeSpan? engineWait) =>
+            engineWait is { } wait ? time.GetElapsedTime(_start) - wait : null;
+
+        /// <summary>Records the gateway's overhead once the first content has been sent to the client.</summary>
+        public void FirstContentSent(TimeSpan? engineWait)
+        {
+            if (GatewayTime(engineWait) is { } overhead)
+            {
+                telemetry._overhead.Record(Math.Max(0, overhead.TotalSeconds), new KeyValuePair<string, object?>("platform.frontend", frontend));
+            }
         }
 
         public void Completed(CompletedEvent completed, string id, int status)

@@ -124,6 +124,40 @@ public sealed class EndToEndTests(PlatformStack stack) : IClassFixture<PlatformS
     }
 
     [Fact]
+    public async Task RawHttp_Streaming_ServerTimingSplitsGatewayAndEngineAndOverheadIsMeasured()
+    {
+        using var http = stack.Gateway.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent(
+                $$"""{"model":"{{GatewayHost.Model}}","messages":[{"role":"user","content":"timing please"}],"max_tokens":4,"stream":true}""",
+                Encoding.UTF8,
+                "application/json"),
+        };
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        var elapsedMs = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        await response.Content.ReadAsStringAsync(Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var timing = Assert.Single(response.Headers.GetValues("Server-Timing"));
+        var match = System.Text.RegularExpressions.Regex.Match(timing, @"^gateway;dur=(\d+\.\d{3}), engine;dur=(\d+\.\d{3})$");
+        Assert.True(match.Success, timing);
+        var gatewayMs = double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var engineMs = double.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(engineMs > 0, timing);
+        Assert.True(gatewayMs + engineMs <= elapsedMs, $"{timing} within the client's {elapsedMs:F3} ms to headers");
+
+        var metrics = string.Empty;
+        await Poll.UntilAsync(
+            async () => (metrics = await http.GetStringAsync("/metrics", Ct)).Contains("platform_gateway_overhead_seconds_count{", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10),
+            "the overhead histogram in /metrics");
+        Assert.Matches("platform_gateway_overhead_seconds_count\\{[^}]*platform_frontend=\"http\"[^}]*\\} [1-9]", metrics);
+    }
+
+    [Fact]
     public async Task OpenAiSdk_Models_ListsCatalogModels()
     {
         var client = new OpenAIClient(new ApiKeyCredential(GatewayHost.Key), SdkOptions);

@@ -61,6 +61,7 @@ public sealed class GenerationPipelineTests
 
         var routed = Assert.IsType<RoutedEvent>(events[0]);
         Assert.Single(events.OfType<RoutedEvent>());
+        Assert.Null(routed.EngineWait); // a retried generation's time to first token is not split into gateway and engine
         Assert.Equal("Hi!", string.Concat(events.OfType<ContentEvent>().Select(e => e.Text)));
         var done = Assert.IsType<CompletedEvent>(events[^1]);
         Assert.Equal(1, done.Retries);
@@ -71,6 +72,18 @@ public sealed class GenerationPipelineTests
         Assert.True((bool)calls[0].Body["stream"]!);
         Assert.True((bool)calls[0].Body["stream_options"]!["include_usage"]!);
         Assert.Contains(_state.Outcomes, o => o.Engine == calls[0].EngineId && o.Outcome == EngineOutcome.Failure);
+    }
+
+    [Fact]
+    public async Task RunAsync_FirstAttemptServes_RoutedEventCarriesTheEngineWait()
+    {
+        _upstream.Then(Text("Hi", "stop"), new UpstreamUsage(5, 1, 0), UpstreamEnd.Completed);
+
+        var events = await Collect(Pipeline(), Chat());
+
+        var routed = Assert.IsType<RoutedEvent>(events[0]);
+        Assert.NotNull(routed.EngineWait);
+        Assert.True(routed.EngineWait >= TimeSpan.Zero);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Platform.Fleet.State;
+using Platform.Gateway.Routing;
 
 namespace Platform.Gateway.Health;
 
@@ -16,9 +17,11 @@ internal enum HealthSource
 
 /// <summary>
 /// Local entries (HealthScorer stream or own scraper), fresh for <see cref="HealthOptions.StaleAfter"/>; beyond that
-/// the fleet state's entry. Writers replace whole immutable entries, so readers never lock.
+/// the fleet state's entry. Writers replace whole immutable entries, so readers never lock. When a local entry says an
+/// engine recovered (pressure closed, reachable again), the latency tracker forgets what it measured meanwhile.
 /// </summary>
-internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider) : IEngineHealthView
+internal sealed class EngineHealthView(
+    IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider, EngineLatencyTracker latency) : IEngineHealthView
 {
     private readonly ConcurrentDictionary<string, EngineHealthEntry> _entries = new(StringComparer.Ordinal);
     private long _lastScorerSnapshotTicks = long.MinValue;
@@ -45,7 +48,20 @@ internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOp
 
     public void Update(EngineHealthEntry entry, HealthSource source)
     {
+        _entries.TryGetValue(entry.EngineId, out var previous);
         _entries[entry.EngineId] = entry;
+        if (previous is not null && entry.Reachable && entry.Pressure == PressureState.Normal)
+        {
+            if (!previous.Reachable)
+            {
+                latency.Forget(entry.EngineId, "reachable again");
+            }
+            else if (previous.Pressure == PressureState.UnderPressure)
+            {
+                latency.Forget(entry.EngineId, "KV-cache pressure cleared");
+            }
+        }
+
         if (source == HealthSource.HealthScorer)
         {
             Interlocked.Exchange(ref _lastScorerSnapshotTicks, timeProvider.GetUtcNow().UtcTicks);

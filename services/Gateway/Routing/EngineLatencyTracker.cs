@@ -150,6 +150,31 @@ internal sealed partial class EngineLatencyTracker
         return true;
     }
 
+    /// <summary>
+    /// Forgets what was learnt of an engine whose state just changed for the better (its KV-cache pressure cleared, it
+    /// is reachable again): latency measured while it was pressured or failing says nothing about it now, and would
+    /// keep a recovered engine out as an outlier long after the health view let it back. It is then priced as an
+    /// unknown engine (the pool's median) and learnt again from its next requests.
+    /// </summary>
+    public void Forget(string engineId, string reason)
+    {
+        if (!_entries.TryGetValue(engineId, out var entry))
+        {
+            return;
+        }
+
+        lock (entry.Sync)
+        {
+            entry.Ttft = DecayedMean.Empty;
+            entry.Itl = DecayedMean.Empty;
+        }
+
+        if (Interlocked.Exchange(ref entry.Outlier, 0) == 1)
+        {
+            LogReadmittedAfterRecovery(_logger, engineId, reason);
+        }
+    }
+
     private Entry Get(string engineId) => _entries.GetOrAdd(engineId, static _ => new Entry());
 
     private IEnumerable<Measurement<double>> ObserveTtft()
@@ -223,4 +248,7 @@ internal sealed partial class EngineLatencyTracker
 
     [LoggerMessage(EventId = 3502, Level = LogLevel.Information, Message = "Engine {EngineId} readmitted: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median")]
     private static partial void LogReadmitted(ILogger logger, string engineId, double ttftMs, double itlMs, double ratio);
+
+    [LoggerMessage(EventId = 3503, Level = LogLevel.Information, Message = "Engine {EngineId} readmitted ({Reason}): its latency is learnt again")]
+    private static partial void LogReadmittedAfterRecovery(ILogger logger, string engineId, string reason);
 }

@@ -30,6 +30,47 @@ public sealed class EngineLatencyTrackerTests : IDisposable
     }
 
     [Fact]
+    public void Forget_AnOutlier_ReadmitsItAndItIsLearntAgain()
+    {
+        var tracker = Tracker();
+        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(900));
+        tracker.RecordStream("e", TimeSpan.FromMilliseconds(900), TimeSpan.FromMilliseconds(1900), 11);
+        tracker.SetOutlier("e", true, tracker.Estimate("e"), 9);
+
+        tracker.Forget("e", "KV-cache pressure cleared");
+
+        Assert.False(tracker.IsOutlier("e"));
+        Assert.Equal(0, tracker.Estimate("e").TtftSamples);
+        Assert.Equal(0, tracker.Estimate("e").ItlSamples);
+        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(30));
+        Assert.Equal(0.030, tracker.Estimate("e").TtftSeconds, 9);
+    }
+
+    [Theory]
+    [InlineData(true, false, true)]   // under pressure -> normal: forgotten
+    [InlineData(false, true, true)]   // unreachable -> reachable: forgotten
+    [InlineData(false, false, false)] // normal -> normal: kept
+    public void HealthViewUpdate_EngineRecovers_LatencyForgotten(bool wasUnderPressure, bool wasUnreachable, bool forgotten)
+    {
+        var tracker = Tracker();
+        var view = new Platform.Gateway.Health.EngineHealthView(
+            new FakeFleetState(), Options.Create(new Platform.Gateway.Health.HealthOptions()), _time, tracker);
+        var now = _time.GetUtcNow();
+        view.Update(
+            new Platform.Fleet.State.EngineHealthEntry(
+                "e", 50, wasUnderPressure ? Platform.Fleet.State.PressureState.UnderPressure : Platform.Fleet.State.PressureState.Normal,
+                !wasUnreachable, 0.9, 10, 5, 0.5, now),
+            Platform.Gateway.Health.HealthSource.HealthScorer);
+        tracker.RecordFirstToken("e", TimeSpan.FromMilliseconds(900));
+
+        view.Update(
+            new Platform.Fleet.State.EngineHealthEntry("e", 90, Platform.Fleet.State.PressureState.Normal, true, 0.5, 4, 0, 0.05, now),
+            Platform.Gateway.Health.HealthSource.HealthScorer);
+
+        Assert.Equal(forgotten ? 0 : 1, tracker.Estimate("e").TtftSamples);
+    }
+
+    [Fact]
     public void RecordFirstToken_FirstSample_IsTheEstimate()
     {
         var tracker = Tracker();

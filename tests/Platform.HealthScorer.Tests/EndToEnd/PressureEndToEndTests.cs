@@ -65,11 +65,10 @@ public sealed class PressureEndToEndTests : IAsyncLifetime
             ["services__enginegeneral__http__1"] = _big.BaseUri.AbsoluteUri.TrimEnd('/'),
             ["services__healthscorer__grpc__0"] = _scorer.GrpcUri.AbsoluteUri.TrimEnd('/'),
 
-            // Queue-based load bounding and latency outlier ejection would also move requests off the loaded engine
-            // (probes sent just before the switch wait in its queue, so its latency estimate soars and it stays ejected
-            // until that estimate decays, ~10 s): only the HealthScorer's pressure may decide here.
+            // Queue-based load bounding would also move requests off the loaded engine: only the HealthScorer's pressure
+            // may decide here. Latency-aware routing stays on: the gateway forgets the latency an engine showed under
+            // pressure once the pressure clears, so it is not kept out as a latency outlier after it recovered.
             ["Gateway__Routing__BoundedLoadSlack"] = "1000",
-            ["Gateway__Routing__LatencyAware"] = "false",
         });
 
         var hub = _scorer.Services.GetRequiredService<FleetSnapshotHub>();

@@ -229,6 +229,8 @@ internal static partial class OpenAiApi
         private string _model = request.Model;
         private bool _started;
         private TimeSpan? _engineWait;
+        private bool _unflushed;
+        private bool _firstUnflushed;
 
         public async Task RunAsync()
         {
@@ -238,11 +240,34 @@ internal static partial class OpenAiApi
             var cancellation = context.RequestAborted;
             using var scope = telemetry.Start(request.Api, request.Model, "http", time, received);
             var choices = stream ? null : new ChoiceAggregate[request.Choices];
+            var events = pipeline.RunAsync(request, cancellation).GetAsyncEnumerator(cancellation);
+            var next = default(ValueTask<bool>);
+            var pending = false;
             try
             {
-                await foreach (var ev in pipeline.RunAsync(request, cancellation).WithCancellation(cancellation))
+                while (true)
                 {
-                    switch (ev)
+                    // Written events are flushed only when the next one is not ready yet: the pieces of one engine
+                    // read leave in one write, and nothing waits for a flush.
+                    next = events.MoveNextAsync();
+                    pending = true;
+                    if (_unflushed && !next.IsCompleted)
+                    {
+                        await FlushAsync(scope, cancellation);
+                    }
+
+                    pending = false;
+                    if (!await next)
+                    {
+                        if (_unflushed)
+                        {
+                            await FlushAsync(scope, cancellation);
+                        }
+
+                        break;
+                    }
+
+                    switch (events.Current)
                     {
                         case RoutedEvent routed:
                             scope.Routed(routed.Route);
@@ -265,11 +290,8 @@ internal static partial class OpenAiApi
                                 // The first content goes out with the headers and role chunks in one write.
                                 OpenAiJson.WriteContentChunk(BeginEvent(), request.Api, request.Id, _created, _model, content);
                                 EndEvent();
-                                await _writer.FlushAsync(cancellation);
-                                if (first)
-                                {
-                                    scope.FirstContentSent(_engineWait);
-                                }
+                                _unflushed = true;
+                                _firstUnflushed |= first;
                             }
                             else if ((uint)content.ChoiceIndex < (uint)choices!.Length)
                             {
@@ -282,6 +304,7 @@ internal static partial class OpenAiApi
                             scope.Completed(completed, request.Id, StatusCodes.Status200OK);
                             _model = completed.Route.ServedModel;
                             await CompleteAsync(completed, choices, cancellation);
+                            Flushed(scope);
                             await services.GetRequiredService<KeyRateLimiter>().ChargeAsync(key, completed.Usage);
                             return;
 
@@ -291,7 +314,7 @@ internal static partial class OpenAiApi
                             {
                                 OpenAiJson.WriteError(BeginEvent(), failed.Error);
                                 EndEvent();
-                                await _writer.FlushAsync(cancellation);
+                                await FlushAsync(scope, cancellation);
                             }
                             else
                             {
@@ -308,7 +331,37 @@ internal static partial class OpenAiApi
             }
             finally
             {
+                if (pending)
+                {
+                    // A flush failed (the client is gone) while the pipeline was working: let it end before disposing.
+                    try
+                    {
+                        await next;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }
+
+                await events.DisposeAsync();
                 _json?.Dispose();
+            }
+        }
+
+        private async ValueTask FlushAsync(GatewayTelemetry.GenerationScope scope, CancellationToken cancellation)
+        {
+            await _writer.FlushAsync(cancellation);
+            Flushed(scope);
+        }
+
+        /// <summary>What was written has left; the first content's leaving ends the gateway's share of the TTFT.</summary>
+        private void Flushed(GatewayTelemetry.GenerationScope scope)
+        {
+            _unflushed = false;
+            if (_firstUnflushed)
+            {
+                _firstUnflushed = false;
+                scope.FirstContentSent(_engineWait);
             }
         }
 

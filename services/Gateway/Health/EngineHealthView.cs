@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Platform.Fleet.State;
-using Platform.Gateway.Routing;
 
 namespace Platform.Gateway.Health;
 
@@ -18,11 +17,14 @@ internal enum HealthSource
 /// <summary>
 /// Local entries (HealthScorer stream or own scraper), fresh for <see cref="HealthOptions.StaleAfter"/>; beyond that
 /// the fleet state's entry. Writers replace whole immutable entries, so readers never lock. When a local entry says an
-/// engine recovered (pressure closed, reachable again), the latency tracker forgets what it measured meanwhile.
+/// engine recovered (pressure closed, reachable again), <see cref="Recovered"/> tells the latency tracker, which forgets
+/// what it measured meanwhile.
 /// </summary>
-internal sealed class EngineHealthView(
-    IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider, EngineLatencyTracker latency) : IEngineHealthView
+internal sealed class EngineHealthView(IFleetState fleetState, IOptions<HealthOptions> options, TimeProvider timeProvider) : IEngineHealthView
 {
+    /// <summary>An engine recovered: its id and why ("KV-cache pressure cleared", "reachable again").</summary>
+    public event Action<string, string>? Recovered;
+
     private readonly ConcurrentDictionary<string, EngineHealthEntry> _entries = new(StringComparer.Ordinal);
     private long _lastScorerSnapshotTicks = long.MinValue;
 
@@ -54,11 +56,11 @@ internal sealed class EngineHealthView(
         {
             if (!previous.Reachable)
             {
-                latency.Forget(entry.EngineId, "reachable again");
+                Recovered?.Invoke(entry.EngineId, "reachable again");
             }
             else if (previous.Pressure == PressureState.UnderPressure)
             {
-                latency.Forget(entry.EngineId, "KV-cache pressure cleared");
+                Recovered?.Invoke(entry.EngineId, "KV-cache pressure cleared");
             }
         }
 

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Platform.Gateway.Pipeline;
 
+using Platform.Gateway.Health;
+
 namespace Platform.Gateway.Routing;
 
 /// <summary>One engine's latency as this gateway observed it: time-decayed averages and how many samples fed them.</summary>
@@ -41,8 +43,14 @@ internal sealed partial class EngineLatencyTracker
     private readonly long _probeIntervalTicks;
     private readonly int _probeRequests;
 
-    public EngineLatencyTracker(IOptions<RoutingOptions> options, TimeProvider time, EngineSideMetrics metrics, ILogger<EngineLatencyTracker> logger)
+    public EngineLatencyTracker(
+        IOptions<RoutingOptions> options, TimeProvider time, EngineSideMetrics metrics, ILogger<EngineLatencyTracker> logger, EngineHealthView? health = null)
     {
+        if (health is not null)
+        {
+            health.Recovered += Forget;
+        }
+
         _time = time;
         _metrics = metrics;
         _logger = logger;

@@ -52,9 +52,10 @@ public sealed class EngineLatencyTrackerTests : IDisposable
     [InlineData(false, false, false)] // normal -> normal: kept
     public void HealthViewUpdate_EngineRecovers_LatencyForgotten(bool wasUnderPressure, bool wasUnreachable, bool forgotten)
     {
-        var tracker = Tracker();
         var view = new Platform.Gateway.Health.EngineHealthView(
-            new FakeFleetState(), Options.Create(new Platform.Gateway.Health.HealthOptions()), _time, tracker);
+            new FakeFleetState(), Options.Create(new Platform.Gateway.Health.HealthOptions()), _time);
+        var tracker = new EngineLatencyTracker(
+            Options.Create(new RoutingOptions()), _time, new EngineSideMetrics(_meters), NullLogger<EngineLatencyTracker>.Instance, view);
         var now = _time.GetUtcNow();
         view.Update(
             new Platform.Fleet.State.EngineHealthEntry(

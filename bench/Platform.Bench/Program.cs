@@ -11,6 +11,7 @@ return args.FirstOrDefault() switch
     "gateway-breaker-propagation" => await BreakerPropagationBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "classifier" => await ClassifierBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "healthscorer-parse" => await HealthScorerParseBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    "spec-acceptance" => await SpecAcceptanceBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -62,6 +63,14 @@ static int Usage()
                               parallel, EngineSim's 45 KB): MB/s, µs and bytes allocated per scrape
               --seconds X          measuring time per case (default 3)
               --file PATH          parse this body instead of the built-in ones
+          spec-acceptance     speculative acceptance per pool as the HealthScorer reports it: a code pool (code-tuned
+                              draft) and a general pool (general draft), real classifier, HealthScorer and gateways;
+                              phase 1 routed by the classifier, phase 2 code prompts forced to the general pool,
+                              phase 3 general prompts forced to the code pool (Gateway:Classifier:ForceKind)
+              --concurrency N  --max-tokens N  --k N  --general-engines N (default 8, 128, 4, 2)
+              --window-seconds N   the HealthScorer's window (default 20)
+              --phase-seconds X    length of each phase (default window + 4; at least window + 2)
+              --sim-speedup X      engine speed-up factor (default 2)
         """);
     return 2;
 }

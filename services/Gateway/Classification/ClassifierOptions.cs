@@ -17,4 +17,23 @@ internal sealed class ClassifierOptions
     /// <summary>After a failed call, requests skip the classifier (as general) for this long, so an outage costs no latency.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SkipAfterFailure { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// <c>code</c> or <c>general</c>: the classifier is not called and every request without a kind hint is routed as
+    /// this kind (an experiment, e.g. misrouting code prompts to the general pool to watch speculative acceptance
+    /// fall, or a stop-gap while the classifier misbehaves). <c>none</c> (default): the classifier decides.
+    /// </summary>
+    [EnumDataType(typeof(ForcedKind))]
+    public ForcedKind ForceKind { get; set; } = ForcedKind.None;
+}
+
+/// <summary>What <see cref="ClassifierOptions.ForceKind"/> routes every unhinted request as.</summary>
+internal enum ForcedKind
+{
+    /// <summary>The classifier decides.</summary>
+    None,
+
+    Code,
+
+    General,
 }

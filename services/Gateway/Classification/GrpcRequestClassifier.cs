@@ -12,7 +12,7 @@ namespace Platform.Gateway.Classification;
 /// <summary>
 /// Calls <c>platform.classifier.v1.Classifier/Classify</c> with a short deadline. No address, a failure, a timeout or
 /// an unexpected answer all mean General; after a failure the classifier is skipped for a while. Never throws except
-/// for the caller's own cancellation.
+/// for the caller's own cancellation. With <see cref="ClassifierOptions.ForceKind"/> set it answers that kind without a call.
 /// </summary>
 internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDisposable
 {
@@ -21,6 +21,7 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
     private readonly ClassifierOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<GrpcRequestClassifier> _logger;
+    private readonly TaskKind _forced;
     private long _skipUntilTicks;
 
     public GrpcRequestClassifier(IOptions<ClassifierOptions> options, IConfiguration configuration, TimeProvider timeProvider, ILogger<GrpcRequestClassifier> logger)
@@ -28,6 +29,19 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
         _options = options.Value;
         _timeProvider = timeProvider;
         _logger = logger;
+        _forced = _options.ForceKind switch
+        {
+            ForcedKind.Code => TaskKind.Code,
+            ForcedKind.General => TaskKind.General,
+            _ => TaskKind.Unspecified,
+        };
+        if (_forced != TaskKind.Unspecified)
+        {
+            // Loud on purpose: a forced kind bypasses classification for every request of this replica.
+            LogKindForced(_logger, _options.ForceKind);
+            return;
+        }
+
         var address = string.IsNullOrWhiteSpace(_options.Address) ? configuration["services:classifier:grpc:0"] : _options.Address;
         if (!string.IsNullOrWhiteSpace(address) && Uri.TryCreate(address, UriKind.Absolute, out var uri))
         {
@@ -38,6 +52,11 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
 
     public async ValueTask<TaskKind> ClassifyAsync(IReadOnlyList<ChatTurn> messages, CancellationToken cancellationToken)
     {
+        if (_forced != TaskKind.Unspecified)
+        {
+            return _forced;
+        }
+
         if (_client is null || messages.Count == 0 || _timeProvider.GetUtcNow().UtcTicks < Interlocked.Read(ref _skipUntilTicks))
         {
             return TaskKind.General;
@@ -67,4 +86,7 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
 
     [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Classifier call failed ({StatusCode}); requests are routed as general for a while")]
     private static partial void LogClassifierFailed(ILogger logger, StatusCode statusCode);
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "Gateway:Classifier:ForceKind is {Kind}: the classifier is not called, every request without a kind hint is routed as that kind")]
+    private static partial void LogKindForced(ILogger logger, ForcedKind kind);
 }

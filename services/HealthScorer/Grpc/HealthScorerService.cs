@@ -7,7 +7,7 @@ namespace Platform.HealthScorer.Grpc;
 /// <summary>
 /// <c>platform.health.v1.HealthScorer</c>: the latest fleet snapshot, and a stream of them. Before the first scrape
 /// round has ended both wait for it (bounded by the caller's deadline). Pool filters keep the snapshot's sequence
-/// and time, with only the matching engines.
+/// and time, with only the matching engines and pools.
 /// </summary>
 internal sealed class HealthScorerService(FleetSnapshotHub hub) : Health.V1.HealthScorer.HealthScorerBase
 {
@@ -47,6 +47,14 @@ internal sealed class HealthScorerService(FleetSnapshotHub hub) : Health.V1.Heal
             if (pools.Contains(engine.Pool))
             {
                 filtered.Engines.Add(engine);
+            }
+        }
+
+        foreach (var pool in snapshot.Pools)
+        {
+            if (pools.Contains(pool.Pool))
+            {
+                filtered.Pools.Add(pool);
             }
         }
 

@@ -21,6 +21,7 @@ internal sealed class FleetSnapshotHub
     private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private HealthV1.FleetSnapshot? _latest;
     private IReadOnlyList<EngineStatus> _statuses = [];
+    private IReadOnlyList<PoolStatus> _pools = [];
     private ulong _sequence;
     private bool _completed;
 
@@ -29,6 +30,7 @@ internal sealed class FleetSnapshotHub
         _timeProvider = timeProvider;
         _metrics = metrics;
         metrics.ObserveStatuses(() => Statuses);
+        metrics.ObservePools(() => Pools);
         metrics.ObserveSubscribers(() => SubscriberCount);
     }
 
@@ -37,6 +39,9 @@ internal sealed class FleetSnapshotHub
 
     /// <summary>The statuses behind <see cref="Latest"/>.</summary>
     public IReadOnlyList<EngineStatus> Statuses => Volatile.Read(ref _statuses);
+
+    /// <summary>The pools' aggregates behind <see cref="Latest"/>.</summary>
+    public IReadOnlyList<PoolStatus> Pools => Volatile.Read(ref _pools);
 
     /// <summary>Completes when the first snapshot exists.</summary>
     public Task FirstSnapshot => _first.Task;
@@ -61,6 +66,13 @@ internal sealed class FleetSnapshotHub
             engines[i] = ToProto(statuses[i]);
         }
 
+        var poolStatuses = PoolStatus.Aggregate(statuses);
+        var pools = new HealthV1.PoolHealth[poolStatuses.Length];
+        for (var i = 0; i < pools.Length; i++)
+        {
+            pools[i] = ToProto(poolStatuses[i]);
+        }
+
         lock (_gate)
         {
             var snapshot = new HealthV1.FleetSnapshot
@@ -69,7 +81,9 @@ internal sealed class FleetSnapshotHub
                 ProducedAt = Timestamp.FromDateTimeOffset(_timeProvider.GetUtcNow()),
             };
             snapshot.Engines.AddRange(engines);
+            snapshot.Pools.AddRange(pools);
             Volatile.Write(ref _statuses, statuses);
+            Volatile.Write(ref _pools, poolStatuses);
             Volatile.Write(ref _latest, snapshot);
             foreach (var subscriber in _subscribers)
             {
@@ -185,6 +199,19 @@ internal sealed class FleetSnapshotHub
         e.MissingSeries.AddRange(s.MissingSeries);
         return e;
     }
+
+    internal static HealthV1.PoolHealth ToProto(PoolStatus p) => new()
+    {
+        Pool = p.Pool,
+        Model = p.Model,
+        Engines = (uint)p.Engines,
+        HealthyEngines = (uint)p.HealthyEngines,
+        SpecAcceptanceRate = p.SpecAcceptanceRate,
+        SpecMeanAcceptanceLength = p.SpecMeanAcceptanceLength,
+        SpecDraftTokens = p.SpecDraftTokens,
+        SpecAcceptedTokens = p.SpecAcceptedTokens,
+        SpecDrafts = p.SpecDrafts,
+    };
 
     /// <summary>One subscriber's view: read <see cref="Reader"/>; dispose to unsubscribe.</summary>
     internal sealed class Subscription(FleetSnapshotHub hub, Channel<HealthV1.FleetSnapshot> channel) : IDisposable

@@ -58,6 +58,15 @@ internal sealed record EngineStatus
 
     public double SpecMeanAcceptanceLength { get; init; } = double.NaN;
 
+    /// <summary>Draft tokens proposed over the window (counter delta); the pool's acceptance sums these, never rates.</summary>
+    public double SpecDraftTokens { get; init; } = double.NaN;
+
+    /// <summary>Draft tokens accepted over the window (counter delta).</summary>
+    public double SpecAcceptedTokens { get; init; } = double.NaN;
+
+    /// <summary>Drafts (sequence-steps that proposed tokens) over the window; V0 engines: draft tokens / k of the catalog.</summary>
+    public double SpecDrafts { get; init; } = double.NaN;
+
     public double GenerationTokensPerSecond { get; init; } = double.NaN;
 
     public int ConsecutiveScrapeErrors { get; init; }

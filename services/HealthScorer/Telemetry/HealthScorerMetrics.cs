@@ -20,6 +20,7 @@ internal sealed class HealthScorerMetrics : IDisposable
     private readonly Counter<long> _pressureTransitions;
     private readonly Counter<long> _snapshotsDropped;
     private Func<IReadOnlyList<EngineStatus>> _statuses = static () => [];
+    private Func<IReadOnlyList<PoolStatus>> _pools = static () => [];
     private Func<int> _subscribers = static () => 0;
 
     public HealthScorerMetrics(IMeterFactory? meterFactory = null)
@@ -31,6 +32,8 @@ internal sealed class HealthScorerMetrics : IDisposable
         _meter.CreateObservableGauge("platform.healthscorer.engine.reachable", () => PerEngine(s => s.Reachable ? 1 : 0), "{state}", "1 while the engine's scrapes succeed and are fresh, else 0.");
         _meter.CreateObservableGauge("platform.healthscorer.engine.stalled", () => PerEngine(s => s.Stalled ? 1 : 0), "{state}", "1 while /health says 200 but running requests generate no token, else 0.");
         _meter.CreateObservableGauge("platform.healthscorer.engine.missing_series", () => PerEngine(s => s.MissingSeries.Count), "{series}", "Expected vLLM series missing from the engine's last scrape.");
+        _meter.CreateObservableGauge("platform.healthscorer.pool.spec_decode.acceptance_rate", () => PerPool(p => p.SpecAcceptanceRate), "1", "Speculative decoding: accepted / proposed draft tokens over the window, summed over the pool's reachable engines (absent while nothing was drafted).");
+        _meter.CreateObservableGauge("platform.healthscorer.pool.spec_decode.mean_acceptance_length", () => PerPool(p => p.SpecMeanAcceptanceLength), "{token}", "Speculative decoding: 1 + accepted tokens per draft over the window, summed over the pool's reachable engines (absent while nothing was drafted).");
         _meter.CreateObservableGauge("platform.healthscorer.subscribers", () => _subscribers(), "{subscriber}", "Open WatchFleet streams.");
         _scrapeDuration = _meter.CreateHistogram<double>(
             "platform.healthscorer.scrape.duration",
@@ -44,6 +47,8 @@ internal sealed class HealthScorerMetrics : IDisposable
     }
 
     public void ObserveStatuses(Func<IReadOnlyList<EngineStatus>> statuses) => _statuses = statuses;
+
+    public void ObservePools(Func<IReadOnlyList<PoolStatus>> pools) => _pools = pools;
 
     public void ObserveSubscribers(Func<int> subscribers) => _subscribers = subscribers;
 
@@ -68,6 +73,22 @@ internal sealed class HealthScorerMetrics : IDisposable
     public void SnapshotDropped() => _snapshotsDropped.Add(1);
 
     public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<double>> PerPool(Func<PoolStatus, double> value)
+    {
+        var pools = _pools();
+        var measurements = new List<Measurement<double>>(pools.Count);
+        foreach (var p in pools)
+        {
+            var v = value(p);
+            if (!double.IsNaN(v))
+            {
+                measurements.Add(new Measurement<double>(v, new KeyValuePair<string, object?>("pool", p.Pool)));
+            }
+        }
+
+        return measurements;
+    }
 
     private IEnumerable<Measurement<double>> PerEngine(Func<EngineStatus, double> value, bool skipNaN = false)
     {

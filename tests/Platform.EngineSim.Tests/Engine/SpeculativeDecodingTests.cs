@@ -50,6 +50,20 @@ public sealed class SpeculativeDecodingTests
     }
 
     [Fact]
+    public async Task Generate_GeneralDraft_AcceptsLessOnCodeThanOnProse()
+    {
+        // The same prompts on a general draft: the misrouted case (code prompts on the general pool).
+        var general = CodeDraft() with { Model = "llama-3.2-1b-instruct", DraftKind = PromptKind.General };
+        var (codeRate, codeTokensPerStep) = await AcceptanceAsync(CodePrompts, general);
+        var (proseRate, proseTokensPerStep) = await AcceptanceAsync(ProsePrompts, general);
+
+        Assert.InRange(proseRate, 0.5, 0.8);
+        Assert.InRange(codeRate, 0.15, 0.4);
+        Assert.True(proseRate > codeRate + 0.2, $"prose {proseRate:F2} vs code {codeRate:F2}");
+        Assert.True(proseTokensPerStep > codeTokensPerStep);
+    }
+
+    [Fact]
     public async Task Generate_WithSpeculation_CountersAreConsistentWithWhatWasServed()
     {
         using var harness = new EngineHarness(EngineHarness.CreateOptions(speculative: CodeDraft()));
@@ -90,9 +104,9 @@ public sealed class SpeculativeDecodingTests
         Assert.DoesNotContain("spec_decode", harness.Metrics(), StringComparison.Ordinal);
     }
 
-    private static async Task<(double Rate, double TokensPerStep)> AcceptanceAsync(string[] prompts)
+    private static async Task<(double Rate, double TokensPerStep)> AcceptanceAsync(string[] prompts, SpeculativeConfig? draft = null)
     {
-        using var harness = new EngineHarness(EngineHarness.CreateOptions(speculative: CodeDraft()));
+        using var harness = new EngineHarness(EngineHarness.CreateOptions(speculative: draft ?? CodeDraft()));
         var runs = new List<RequestRun>();
         for (var round = 0; round < 5; round++)
         {

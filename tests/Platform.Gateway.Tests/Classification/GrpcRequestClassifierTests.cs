@@ -18,8 +18,8 @@ public sealed class GrpcRequestClassifierTests
 {
     private static readonly ChatTurn[] Messages = [new("user", "Write a function that reverses a list.")];
 
-    private static GrpcRequestClassifier Classifier(string? address, TimeSpan? timeout = null) => new(
-        Options.Create(new ClassifierOptions { Address = address, Timeout = timeout ?? TimeSpan.FromMilliseconds(50), SkipAfterFailure = TimeSpan.FromSeconds(30) }),
+    private static GrpcRequestClassifier Classifier(string? address, TimeSpan? timeout = null, ForcedKind force = ForcedKind.None) => new(
+        Options.Create(new ClassifierOptions { Address = address, Timeout = timeout ?? TimeSpan.FromMilliseconds(50), SkipAfterFailure = TimeSpan.FromSeconds(30), ForceKind = force }),
         new ConfigurationBuilder().Build(), TimeProvider.System, NullLogger<GrpcRequestClassifier>.Instance);
 
     /// <summary>A minimal gRPC Classify endpoint over h2c: one length-prefixed protobuf message, grpc-status in the trailers.</summary>
@@ -95,5 +95,29 @@ public sealed class GrpcRequestClassifierTests
 
         Assert.Equal(TaskKind.General, kind);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task ClassifyAsync_ForceKindGeneral_GeneralWithoutCallingTheService()
+    {
+        var calls = 0;
+        await using var server = await ClassifierServer(TaskKind.Code, _ => Interlocked.Increment(ref calls));
+        using var normal = Classifier(server.BaseUri.ToString(), TimeSpan.FromSeconds(5));
+        using var forced = Classifier(server.BaseUri.ToString(), TimeSpan.FromSeconds(5), ForcedKind.General);
+
+        var classified = await normal.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+        var kind = await forced.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
+
+        Assert.Equal(TaskKind.Code, classified);
+        Assert.Equal(TaskKind.General, kind);
+        Assert.Equal(1, Volatile.Read(ref calls));
+    }
+
+    [Fact]
+    public async Task ClassifyAsync_ForceKindCode_CodeEvenWithoutAClassifier()
+    {
+        using var classifier = Classifier(null, force: ForcedKind.Code);
+
+        Assert.Equal(TaskKind.Code, await classifier.ClassifyAsync([new ChatTurn("user", "Write a poem about the sea.")], TestContext.Current.CancellationToken));
     }
 }

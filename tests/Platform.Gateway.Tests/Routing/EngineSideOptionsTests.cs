@@ -53,6 +53,38 @@ public sealed class EngineSideOptionsTests
         Assert.Contains("OutlierProbeInterval", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("sometimes")]
+    [InlineData("7")]
+    public async Task Start_ForceKindNotAKind_FailsNamingTheSetting(string value)
+    {
+        using var host = EngineSideHost.Build(Catalog, new FakeFleetState(), settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Classifier:ForceKind"] = value,
+        });
+
+        // A word the binder cannot read fails binding; a number outside the enum fails validation: both at start.
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.True(error is InvalidOperationException or OptionsValidationException or AggregateException, error.GetType().Name);
+        Assert.Contains("ForceKind", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("code")]
+    [InlineData("General")]
+    [InlineData("none")]
+    public async Task Start_ForceKindAKind_Starts(string value)
+    {
+        using var host = EngineSideHost.Build(Catalog, new FakeFleetState(), settings: new Dictionary<string, string?>
+        {
+            ["Gateway:Classifier:ForceKind"] = value,
+        });
+
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+    }
+
     [Fact]
     public async Task Start_Defaults_StartAndStop()
     {

@@ -51,7 +51,9 @@ public sealed class HealthScorerServiceTests : IAsyncLifetime
         var general = await _host.Client.GetFleetAsync(new HealthV1.GetFleetRequest { Pools = { "enginecode", "enginegeneral" } }, cancellationToken: Ct);
 
         Assert.Empty(none.Engines);
+        Assert.Empty(none.Pools);
         Assert.Equal(2, general.Engines.Count);
+        Assert.Equal(("enginegeneral", 2u), (Assert.Single(general.Pools).Pool, general.Pools[0].Engines));
     }
 
     [Fact]
@@ -126,6 +128,7 @@ public sealed class HealthScorerServiceTests : IAsyncLifetime
 
         Assert.True(await call.ResponseStream.MoveNext(Ct));
         Assert.Empty(call.ResponseStream.Current.Engines);
+        Assert.Empty(call.ResponseStream.Current.Pools);
         Assert.True(call.ResponseStream.Current.Sequence > 0);
     }
 }

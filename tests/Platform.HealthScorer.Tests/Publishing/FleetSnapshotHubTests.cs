@@ -95,4 +95,23 @@ public sealed class FleetSnapshotHubTests
         Assert.Equal(Platform.Health.V1.MetricGeneration.V0, proto.MetricGeneration);
         Assert.Null(proto.ObservedAt);
     }
+
+    [Fact]
+    public void Publish_PoolsAggregatedFromTheirEnginesDeltas()
+    {
+        var hub = Hub();
+        EngineStatus Spec(string id, string pool, double draftTokens, double accepted) =>
+            new() { Engine = new EngineInfo(id, pool, "m", new Uri("http://127.0.0.1:1/")), Reachable = true, SpecDrafts = draftTokens / 4, SpecDraftTokens = draftTokens, SpecAcceptedTokens = accepted };
+
+        var snapshot = hub.Publish([Spec("code-0", "code", 400, 240), Spec("general-0", "general", 800, 200), Spec("general-1", "general", 200, 150)]);
+
+        Assert.Equal(["code", "general"], snapshot.Pools.Select(p => p.Pool));
+        var general = snapshot.Pools[1];
+        Assert.Equal((2u, 2u), (general.Engines, general.HealthyEngines));
+        Assert.Equal(350.0 / 1000, general.SpecAcceptanceRate, 9);
+        Assert.Equal(1 + (350.0 / 250), general.SpecMeanAcceptanceLength, 9);
+        Assert.Equal((1000.0, 350.0, 250.0), (general.SpecDraftTokens, general.SpecAcceptedTokens, general.SpecDrafts));
+        Assert.Equal(0.6, snapshot.Pools[0].SpecAcceptanceRate, 9);
+        Assert.Equal(["code", "general"], hub.Pools.Select(p => p.Pool));
+    }
 }

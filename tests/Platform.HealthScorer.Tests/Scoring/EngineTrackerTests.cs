@@ -305,6 +305,7 @@ public sealed class EngineTrackerTests
 
         Assert.Equal(240.0 / 400, status.SpecAcceptanceRate, 9);
         Assert.Equal(1 + (240.0 / 100), status.SpecMeanAcceptanceLength, 9);
+        Assert.Equal((100.0, 400.0, 240.0), (status.SpecDrafts, status.SpecDraftTokens, status.SpecAcceptedTokens));
         Assert.Empty(status.MissingSeries);
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -43,6 +44,61 @@ public sealed partial class MetricsTests
         AssertExpositionParses(text);
         await AssertPromtoolCleanAsync(text);
     }
+
+    [Fact]
+    public async Task Metrics_PoolSpeculativeAcceptanceFromTheCounters()
+    {
+        // Every scrape the engine has drafted 25 more times, 100 more tokens, and accepted 60 of them.
+        var scrapes = 0;
+        await using var engine = await ScriptedEngine.StartAsync();
+        engine.Metrics = c =>
+        {
+            var n = Interlocked.Increment(ref scrapes);
+            c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            return c.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture, $$"""
+                # TYPE vllm:num_requests_running gauge
+                vllm:num_requests_running{engine="0",model_name="llama"} 0.0
+                # TYPE vllm:kv_cache_usage_perc gauge
+                vllm:kv_cache_usage_perc{engine="0",model_name="llama"} 0.1
+                # TYPE vllm:spec_decode_num_drafts counter
+                vllm:spec_decode_num_drafts_total{engine="0",model_name="llama"} {{25 * n}}.0
+                # TYPE vllm:spec_decode_num_draft_tokens counter
+                vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="llama"} {{100 * n}}.0
+                # TYPE vllm:spec_decode_num_accepted_tokens counter
+                vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="llama"} {{60 * n}}.0
+
+                """), c.RequestAborted);
+        };
+        await using var host = await HealthScorerHost.StartAsync(HealthScorerHost.Configuration([engine.BaseUri], speculativeTokens: 4));
+        using var http = new HttpClient { BaseAddress = host.HttpUri };
+
+        var text = string.Empty;
+        await Poll.UntilAsync(
+            async () =>
+            {
+                text = await http.GetStringAsync("/metrics", Ct);
+                // Both gauges are read on collection: wait until the pool has a window (two scrapes).
+                return PoolLine(text, "platform_healthscorer_pool_spec_decode_acceptance_rate") is not null
+                    && PoolLine(text, "platform_healthscorer_pool_spec_decode_mean_acceptance_length") is not null;
+            },
+            TimeSpan.FromSeconds(15),
+            "the pool's acceptance in /metrics");
+
+        Assert.Equal(0.6, PoolValue(text, "platform_healthscorer_pool_spec_decode_acceptance_rate"), 9);
+        Assert.Equal(3.4, PoolValue(text, "platform_healthscorer_pool_spec_decode_mean_acceptance_length"), 9);
+        AssertExpositionParses(text);
+        await AssertPromtoolCleanAsync(text);
+    }
+
+    private static double PoolValue(string text, string name)
+    {
+        var line = PoolLine(text, name);
+        Assert.True(line is not null, $"{name} for enginegeneral in:\n{text}");
+        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    private static string? PoolLine(string text, string name) =>
+        text.Split('\n').FirstOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains("pool=\"enginegeneral\"", StringComparison.Ordinal));
 
     /// <summary>promtool check metrics, when promtool is on the PATH (it is on the build machines: apt's prometheus).</summary>
     private static async Task AssertPromtoolCleanAsync(string text)

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
 namespace Platform.Classifier.Features;
 
 /// <summary>
@@ -222,18 +225,9 @@ internal static class FeatureExtractor
             return LineKind.Code;
         }
 
-        var symbols = 0;
-        var spaces = 0;
-        foreach (var c in t)
-        {
-            if (c < 128)
-            {
-                var flags = AsciiLineFlags[c];
-                symbols += flags & 1;
-                spaces += flags >> 1;
-            }
-        }
-
+        // Vectorised searches: prose lines hold few symbols, so each count is one or two searches, not a loop per character.
+        var symbols = CountAny(t, CodeSymbols);
+        var spaces = t.Count(' ') + CountAny(t, OtherSpaces);
         var nonSpace = t.Length - spaces;
 
         if (symbols >= 2 && symbols * 100 >= nonSpace * 15)
@@ -259,23 +253,20 @@ internal static class FeatureExtractor
         return IsKeyValueLine(line, t, previousWasCode) ? LineKind.Code : LineKind.Prose;
     }
 
-    // Per ASCII character: bit 0 a code symbol ({ } [ ] ( ) < > = ; & | $ \), bit 1 white space.
-    private static readonly byte[] AsciiLineFlags = BuildAsciiLineFlags();
+    // The symbols whose density makes a line code; white space (' ' and these) is left out of a line's character count.
+    private static readonly SearchValues<char> CodeSymbols = SearchValues.Create("{}[]()<>=;&|$\\");
+    private static readonly SearchValues<char> OtherSpaces = SearchValues.Create("\t\r\v\f");
 
-    private static byte[] BuildAsciiLineFlags()
+    private static int CountAny(ReadOnlySpan<char> t, SearchValues<char> values)
     {
-        var flags = new byte[128];
-        foreach (var c in "{}[]()<>=;&|$\\")
+        var count = 0;
+        for (var i = t.IndexOfAny(values); i >= 0; i = t.IndexOfAny(values))
         {
-            flags[c] = 1;
+            count++;
+            t = t[(i + 1)..];
         }
 
-        foreach (var c in " \t\r\v\f")
-        {
-            flags[c] = 2;
-        }
-
-        return flags;
+        return count;
     }
 
     /// <summary>A YAML/INI-like "key: value" line: indented or after code, else a lowercase key with a one-word value.</summary>
@@ -319,13 +310,15 @@ internal static class FeatureExtractor
             return t.Contains(", line ", StringComparison.Ordinal);
         }
 
-        if (t.StartsWith("Traceback (", StringComparison.Ordinal)
+        // The first character rules out most lines before any comparison.
+        if (t[0] is 'T' or 'E' or 'p' or 'g' or 'e' or 'S' or 'U'
+            && (t.StartsWith("Traceback (", StringComparison.Ordinal)
             || t.StartsWith("Exception in thread", StringComparison.Ordinal)
             || t.StartsWith("panic: ", StringComparison.Ordinal)
             || t.StartsWith("goroutine ", StringComparison.Ordinal)
             || t.StartsWith("error[E", StringComparison.Ordinal)
             || t.StartsWith("Segmentation fault", StringComparison.Ordinal)
-            || t.StartsWith("Unhandled exception", StringComparison.Ordinal))
+            || t.StartsWith("Unhandled exception", StringComparison.Ordinal)))
         {
             return true;
         }
@@ -376,11 +369,12 @@ internal static class FeatureExtractor
         var previousLength = 0;
         var previousHash = 0UL;
         var concepts = Concept.None;
+        ReadOnlySpan<byte> asciiKinds = AsciiKinds;
         var i = 0;
         while (i < t.Length)
         {
             var c = t[i];
-            var kind = c < 128 ? (CharKind)AsciiKinds[c] : KindOf(c);
+            var kind = c < 128 ? (CharKind)asciiKinds[c] : KindOf(c);
             switch (kind)
             {
                 case CharKind.Separator:
@@ -393,30 +387,12 @@ internal static class FeatureExtractor
                     continue;
 
                 case CharKind.Backtick:
-                {
-                    // Inline code: counted as code present, its words left out.
-                    stats.InlineCode = true;
+                    i = SkipInlineCode(t, i, ref stats);
                     previousLength = 0;
-                    var close = t[(i + 1)..].IndexOf('`');
-                    i = close < 0 ? t.Length : i + close + 2;
                     continue;
-                }
 
                 case CharKind.Quote:
-                {
-                    // A quoted passage of four words or more is what the request works on (a sentence to translate, a
-                    // text to extract from), not the request: its words are counted, not used.
-                    var end = QuotedPassageEnd(t, i);
-                    if (end > 0)
-                    {
-                        stats.Quoted = true;
-                        stats.ProseWords += t[(i + 1)..end].Count(' ') + 1;
-                        i = end + 1;
-                    }
-                    else
-                    {
-                        i++;
-                    }
+                    i = SkipQuotedPassage(t, i, ref stats);
 
                     // A lone apostrophe joins ("qu'est" gives "qu est"); a double quote ends a clause.
                     if (c != '\'')
@@ -425,79 +401,21 @@ internal static class FeatureExtractor
                     }
 
                     continue;
-                }
 
                 case CharKind.CharGram:
-                {
-                    var start = i;
-                    while (i < t.Length && t[i] >= 128 && KindOf(t[i]) == CharKind.CharGram)
-                    {
-                        i++;
-                    }
-
-                    concepts |= CjkRun(t[start..i], ref sink);
-                    stats.ProseWords += (i - start + 1) / 2;
-                    previousLength = 0;
-                    continue;
-                }
-
                 case CharKind.Katakana:
-                {
-                    var start = i;
-                    while (i < t.Length && t[i] >= 128 && KindOf(t[i]) == CharKind.Katakana)
-                    {
-                        i++;
-                    }
-
-                    var word = t[start..i];
-                    stats.ProseWords++;
-                    if (word.Length <= MaxWordLength)
-                    {
-                        concepts |= sink.Word(FeatureHash.Word(word), word);
-                    }
-
+                    i = CjkWord(t, i, kind, ref sink, ref stats, ref concepts);
                     previousLength = 0;
                     continue;
-                }
             }
 
-            // A word: letters, digits, '_'; lowercased into the current buffer as it is read.
+            // A word: letters, digits, '_'; lowercased into the current buffer and hashed as it is read.
             var wordStart = i;
-            var length = 0;
-            var digits = true;
-            while (i < t.Length)
-            {
-                var ch = t[i];
-                if (ch < 128)
-                {
-                    if (AsciiKinds[ch] != (byte)CharKind.Word)
-                    {
-                        break;
-                    }
-
-                    digits &= char.IsAsciiDigit(ch);
-                    if (length < MaxWordLength)
-                    {
-                        current[length] = char.IsAsciiLetterUpper(ch) ? (char)(ch | 0x20) : ch;
-                    }
-                }
-                else
-                {
-                    if (KindOf(ch) != CharKind.Word)
-                    {
-                        break;
-                    }
-
-                    digits = false;
-                    if (length < MaxWordLength)
-                    {
-                        current[length] = char.ToLowerInvariant(ch);
-                    }
-                }
-
-                length++;
-                i++;
-            }
+            var read = ReadWord(t, i, current);
+            i = read.End;
+            var length = read.Length;
+            var digits = read.Digits;
+            var hash = read.Hash;
 
             // "c#", "f#", "c++".
             if (length == 1 && i < t.Length && !digits)
@@ -505,12 +423,14 @@ internal static class FeatureExtractor
                 if (t[i] == '#')
                 {
                     current[length++] = '#';
+                    hash = FeatureHash.Append(hash, '#');
                     i++;
                 }
                 else if (t[i] == '+' && i + 1 < t.Length && t[i + 1] == '+')
                 {
                     current[length++] = '+';
                     current[length++] = '+';
+                    hash = FeatureHash.Append(FeatureHash.Append(hash, '+'), '+');
                     i += 2;
                 }
             }
@@ -524,7 +444,7 @@ internal static class FeatureExtractor
             }
 
             var token = current[..length];
-            var hash = FeatureHash.Word(token);
+            hash = FeatureHash.Finish(hash);
             concepts |= sink.Word(hash, token);
             if (previousLength > 0)
             {
@@ -542,6 +462,145 @@ internal static class FeatureExtractor
         return concepts;
     }
 
+    // The rarer cases of the tokenizer are methods of their own, which keeps the word loop's state in registers.
+
+    /// <summary>Inline code: counted as code present, its words left out. Returns the index after the closing backtick.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int SkipInlineCode(ReadOnlySpan<char> t, int i, ref TextStats stats)
+    {
+        stats.InlineCode = true;
+        var close = t[(i + 1)..].IndexOf('`');
+        return close < 0 ? t.Length : i + close + 2;
+    }
+
+    /// <summary>
+    /// A quoted passage of four words or more is what the request works on (a sentence to translate, a text to extract
+    /// from), not the request: its words are counted, not used. Returns the index after the passage, or after the quote.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int SkipQuotedPassage(ReadOnlySpan<char> t, int i, ref TextStats stats)
+    {
+        var end = QuotedPassageEnd(t, i);
+        if (end <= 0)
+        {
+            return i + 1;
+        }
+
+        stats.Quoted = true;
+        stats.ProseWords += t[(i + 1)..end].Count(' ') + 1;
+        return end + 1;
+    }
+
+    /// <summary>A run of Han/Hiragana/Hangul (character 1- and 2-grams) or a Katakana word (whole). Returns the index after it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CjkWord<TSink>(ReadOnlySpan<char> t, int i, CharKind kind, ref TSink sink, ref TextStats stats, ref Concept concepts) where TSink : struct, IFeatureSink
+    {
+        var start = i;
+        while (i < t.Length && t[i] >= 128 && KindOf(t[i]) == kind)
+        {
+            i++;
+        }
+
+        if (kind == CharKind.CharGram)
+        {
+            concepts |= CjkRun(t[start..i], ref sink);
+            stats.ProseWords += (i - start + 1) / 2;
+            return i;
+        }
+
+        var word = t[start..i];
+        stats.ProseWords++;
+        if (word.Length <= MaxWordLength)
+        {
+            concepts |= sink.Word(FeatureHash.Word(word), word);
+        }
+
+        return i;
+    }
+
+    /// <summary>A word read by <see cref="ReadWord"/>: where it ends, its length, whether it is all digits, its hash so far (of its first <see cref="MaxWordLength"/> characters).</summary>
+    private readonly record struct WordRead(int End, int Length, bool Digits, ulong Hash);
+
+    /// <summary>
+    /// Reads the word starting at <paramref name="i"/>, lowercasing its first <see cref="MaxWordLength"/> characters
+    /// into <paramref name="buffer"/> and hashing them as "w:" + word. A small method with no call in its ASCII loop,
+    /// so its state stays in registers.
+    /// </summary>
+    private static WordRead ReadWord(ReadOnlySpan<char> t, int i, Span<char> buffer)
+    {
+        ReadOnlySpan<byte> asciiLower = AsciiWordLower;
+        var length = 0;
+        var digits = true;
+        var hash = FeatureHash.WordSeed;
+        while ((uint)i < (uint)t.Length)
+        {
+            int ch = t[i];
+            if (ch >= 128)
+            {
+                return ReadWordRest(t, i, buffer, length, digits, hash);
+            }
+
+            ch = asciiLower[ch];
+            if (ch == 0)
+            {
+                break;
+            }
+
+            digits &= ch <= '9';
+            if ((uint)length < MaxWordLength)
+            {
+                buffer[length] = (char)ch;
+                hash = FeatureHash.Append(hash, (char)ch);
+            }
+
+            length++;
+            i++;
+        }
+
+        return new WordRead(i, length, digits, hash);
+    }
+
+    /// <summary>The rest of a word from its first non-ASCII character on.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WordRead ReadWordRest(ReadOnlySpan<char> t, int i, Span<char> buffer, int length, bool digits, ulong hash)
+    {
+        while (i < t.Length)
+        {
+            var ch = t[i];
+            if (ch < 128)
+            {
+                ch = (char)AsciiWordLower[ch];
+                if (ch == 0)
+                {
+                    break;
+                }
+
+                digits &= ch <= '9';
+            }
+            else
+            {
+                if (KindOf(ch) != CharKind.Word)
+                {
+                    break;
+                }
+
+                digits = false;
+                ch = char.ToLowerInvariant(ch);
+            }
+
+            if (length < MaxWordLength)
+            {
+                buffer[length] = ch;
+                hash = FeatureHash.Append(hash, ch);
+            }
+
+            length++;
+            i++;
+        }
+
+        return new WordRead(i, length, digits, hash);
+    }
+
     /// <summary>What a character does in prose. Clause ends break the chain of bigrams; spaces, hyphens, apostrophes and slashes do not.</summary>
     private enum CharKind : byte
     {
@@ -555,6 +614,20 @@ internal static class FeatureExtractor
     }
 
     private static readonly byte[] AsciiKinds = BuildAsciiKinds();
+
+    // Per ASCII character: the character lowercased when it belongs to a word (letters, digits, '_'), else 0.
+    private static readonly byte[] AsciiWordLower = BuildAsciiWordLower();
+
+    private static byte[] BuildAsciiWordLower()
+    {
+        var lower = new byte[128];
+        for (var c = 0; c < 128; c++)
+        {
+            lower[c] = (byte)(char.IsAsciiLetterOrDigit((char)c) || c == '_' ? char.ToLowerInvariant((char)c) : 0);
+        }
+
+        return lower;
+    }
 
     private static byte[] BuildAsciiKinds()
     {

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Platform.Classifier.Features;
 
 /// <summary>What of a conversation is read: the first system (or developer) message and the last user message, each cut to a bounded prefix.</summary>
@@ -5,6 +7,8 @@ internal static class PromptText
 {
     /// <summary>At most this many UTF-8 bytes of each of the two messages are read.</summary>
     public const int MaxPrefixBytes = 4096;
+
+    private static readonly SearchValues<char> Ascii = SearchValues.Create(Enumerable.Range(0, 128).Select(c => (char)c).ToArray());
 
     /// <summary>The roles of OpenAI's chat format; any other is refused.</summary>
     public static bool IsKnownRole(string role) => role is "system" or "developer" or "user" or "assistant" or "tool";
@@ -41,39 +45,52 @@ internal static class PromptText
             return text;
         }
 
+        // Runs of ASCII (one byte a character) are found with a vectorised search; only other characters are sized one by one.
         var bytes = 0;
-        for (var i = 0; i < text.Length; i++)
+        var i = 0;
+        while (true)
         {
-            var c = text[i];
-            int size;
-            var width = 1;
-            if (c < 0x80)
+            var run = text[i..].IndexOfAnyExcept(Ascii);
+            var ascii = run < 0 ? text.Length - i : run;
+            if (bytes + ascii > maxBytes)
             {
-                size = 1;
-            }
-            else if (c < 0x800)
-            {
-                size = 2;
-            }
-            else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                size = 4;
-                width = 2;
-            }
-            else
-            {
-                size = 3;
+                return text[..(i + maxBytes - bytes)];
             }
 
-            if (bytes + size > maxBytes)
+            bytes += ascii;
+            i += ascii;
+            for (; i < text.Length && text[i] >= 0x80; i++)
             {
-                return text[..i];
+                var c = text[i];
+                int size;
+                var width = 1;
+                if (c < 0x800)
+                {
+                    size = 2;
+                }
+                else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                {
+                    size = 4;
+                    width = 2;
+                }
+                else
+                {
+                    size = 3;
+                }
+
+                if (bytes + size > maxBytes)
+                {
+                    return text[..i];
+                }
+
+                bytes += size;
+                i += width - 1;
             }
 
-            bytes += size;
-            i += width - 1;
+            if (i >= text.Length)
+            {
+                return text;
+            }
         }
-
-        return text;
     }
 }

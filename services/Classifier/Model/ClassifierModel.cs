@@ -17,7 +17,14 @@ internal sealed class ClassifierModel
 
     private static readonly Lazy<ClassifierModel> DefaultModel = new(LoadEmbedded);
 
-    private readonly Slot[] _slots;
+    // One bit per 2^16 hash buckets (8 KiB, stays in the L1 cache): most words and bigrams of a prompt are neither a
+    // feature nor a lexicon term, and the filter turns them away without a probe of the larger table.
+    private const int FilterBits = 16;
+
+    // The table in two arrays: a probe reads only the hashes (8 bytes a slot), the entry only on a match.
+    private readonly ulong[] _hashes;
+    private readonly Entry[] _entries;
+    private readonly ulong[] _filter = new ulong[(1 << FilterBits) / 64];
     private readonly int _shift;
     private readonly int[] _namedFeature;
     private readonly string[] _names;
@@ -57,18 +64,22 @@ internal sealed class ClassifierModel
 
         // Power-of-two table at most half full; Fibonacci hashing spreads FNV's low-entropy bits.
         var bits = Math.Max(4, BitOperations.Log2((uint)hashed.Count) + 2);
-        _slots = new Slot[1 << bits];
+        _hashes = new ulong[1 << bits];
+        _entries = new Entry[1 << bits];
         _shift = 64 - bits;
-        var mask = _slots.Length - 1;
+        var mask = _hashes.Length - 1;
         foreach (var (hash, (feature, concepts)) in hashed)
         {
             var index = SlotOf(hash);
-            while (_slots[index].Hash != 0)
+            while (_hashes[index] != 0)
             {
                 index = (index + 1) & mask;
             }
 
-            _slots[index] = new Slot(hash, feature, concepts);
+            _hashes[index] = hash;
+            _entries[index] = new Entry(feature, concepts);
+            var bit = FilterBitOf(hash);
+            _filter[bit >> 6] |= 1UL << bit;
         }
     }
 
@@ -94,17 +105,25 @@ internal sealed class ClassifierModel
     /// <summary>Feature index (or -1) and lexicon concepts of a word or bigram hash.</summary>
     public (int Feature, Concept Concepts) Find(ulong hash)
     {
-        var mask = _slots.Length - 1;
+        var bit = FilterBitOf(hash);
+        if ((_filter[bit >> 6] & (1UL << bit)) == 0)
+        {
+            return (-1, Concept.None);
+        }
+
+        var hashes = _hashes;
+        var mask = hashes.Length - 1;
         var index = SlotOf(hash);
         while (true)
         {
-            ref readonly var slot = ref _slots[index];
-            if (slot.Hash == hash)
+            var slot = hashes[index];
+            if (slot == hash)
             {
-                return (slot.Feature, slot.Concepts);
+                var entry = _entries[index];
+                return (entry.Feature, entry.Concepts);
             }
 
-            if (slot.Hash == 0)
+            if (slot == 0)
             {
                 return (-1, Concept.None);
             }
@@ -159,5 +178,8 @@ internal sealed class ClassifierModel
 
     private int SlotOf(ulong hash) => (int)((hash * 0x9E3779B97F4A7C15UL) >> _shift);
 
-    private readonly record struct Slot(ulong Hash, int Feature, Concept Concepts);
+    // A multiplier other than the table's, so the filter's bits and the slot index are independent.
+    private static int FilterBitOf(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> (64 - FilterBits));
+
+    private readonly record struct Entry(int Feature, Concept Concepts);
 }

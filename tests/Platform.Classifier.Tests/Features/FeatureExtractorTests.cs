@@ -121,6 +121,20 @@ public sealed class FeatureExtractorTests
         Assert.DoesNotContain("w:bad", features);
     }
 
+    [Theory]
+    [InlineData("123€ write", "w:write", "w:123")]
+    [InlineData("abc€ write", "w:abc", "w:€")]
+    [InlineData("ÉCOLE Straße", "w:école", "w:ÉCOLE")]
+    [InlineData("naïve café", "b:naïve café", "w:na")]
+    [InlineData("a_b A_B", "w:a_b", "w:A_B")]
+    public void Extract_WordsAcrossAsciiAndOtherLetters_LowercasedWholeDigitsDropped(string text, string present, string absent)
+    {
+        var features = Features(text);
+
+        Assert.Contains(present, features);
+        Assert.DoesNotContain(absent, features);
+    }
+
     [Fact]
     public void Lexicon_EveryTerm_IsWhatTheTokenizerProducesForIt()
     {
@@ -158,5 +172,6 @@ public sealed class FeatureExtractorTests
         Assert.Equal(FeatureHash.Of("w:function"), FeatureHash.Word("function"));
         Assert.Equal(FeatureHash.Of("b:write a"), FeatureHash.Bigram(FeatureHash.Word("write"), FeatureHash.Word("a")));
         Assert.NotEqual(FeatureHash.Of("b:write a"), FeatureHash.Of("b:a write"));
+        Assert.Equal(FeatureHash.WordSeed, FeatureHash.Append(FeatureHash.Append(FeatureHash.Seed, 'w'), ':'));
     }
 }

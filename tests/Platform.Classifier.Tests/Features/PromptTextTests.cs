@@ -36,6 +36,27 @@ public sealed class PromptTextTests
     }
 
     [Fact]
+    public void Prefix_AsciiRunsBetweenOtherCharacters_LongestPrefixThatFits()
+    {
+        // ASCII runs of every length around 2-, 3- and 4-byte characters and lone surrogates, cut at every budget edge.
+        var random = new Random(7);
+        string[] pieces = ["a", "hello world ", "é", "函", "😀", "\uD800", "\uDC00", "\n", new string('x', 70)];
+        for (var n = 0; n < 300; n++)
+        {
+            var text = new StringBuilder();
+            while (text.Length < 1_500)
+            {
+                text.Append(pieces[random.Next(pieces.Length)]);
+            }
+
+            var s = text.ToString();
+            var budget = random.Next(1, 3_000);
+
+            Assert.Equal(ReferencePrefixLength(s, budget), PromptText.Prefix(s, budget).Length);
+        }
+    }
+
+    [Fact]
     public void Prefix_ShortText_Whole()
     {
         Assert.Equal("hello", PromptText.Prefix("hello").ToString());
@@ -64,5 +85,26 @@ public sealed class PromptTextTests
     public void IsKnownRole_OpenAiRolesOnly(string role, bool known)
     {
         Assert.Equal(known, PromptText.IsKnownRole(role));
+    }
+
+    /// <summary>Grows the prefix one character (or surrogate pair) at a time while its UTF-8 size fits; a lone surrogate counts 3 bytes.</summary>
+    private static int ReferencePrefixLength(string text, int maxBytes)
+    {
+        var length = 0;
+        var bytes = 0;
+        while (length < text.Length)
+        {
+            var width = char.IsHighSurrogate(text[length]) && length + 1 < text.Length && char.IsLowSurrogate(text[length + 1]) ? 2 : 1;
+            var size = width == 2 ? 4 : Encoding.UTF8.GetByteCount(text.AsSpan(length, 1));
+            if (bytes + size > maxBytes)
+            {
+                break;
+            }
+
+            bytes += size;
+            length += width;
+        }
+
+        return length;
     }
 }

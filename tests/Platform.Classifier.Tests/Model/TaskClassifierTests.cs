@@ -99,6 +99,42 @@ public sealed class TaskClassifierTests
     }
 
     [Fact]
+    public void Model_Find_EveryWordAndBigramFeatureAndLexiconTerm()
+    {
+        var model = ClassifierModel.Default;
+        var hashed = 0;
+        for (var feature = 0; feature < model.FeatureCount; feature++)
+        {
+            var name = model.Name(feature);
+            if (name.StartsWith("w:", StringComparison.Ordinal) || name.StartsWith("b:", StringComparison.Ordinal))
+            {
+                Assert.Equal(feature, model.Find(FeatureHash.Of(name)).Feature);
+                hashed++;
+            }
+        }
+
+        Assert.True(hashed > 1_000);
+        foreach (var (name, concepts) in Lexicon.Terms)
+        {
+            Assert.Equal(concepts, model.Find(FeatureHash.Of(name)).Concepts);
+        }
+    }
+
+    [Fact]
+    public void Model_Find_UnknownHashes_NotFound()
+    {
+        var model = ClassifierModel.Default;
+        var found = 0;
+        for (var n = 0; n < 100_000; n++)
+        {
+            var (feature, concepts) = model.Find(FeatureHash.Word($"zq{n}x"));
+            found += feature >= 0 || concepts != Concept.None ? 1 : 0;
+        }
+
+        Assert.Equal(0, found);
+    }
+
+    [Fact]
     public void Model_Parse_RejectsMalformedLines()
     {
         Assert.Throws<FormatException>(() => ClassifierModel.Parse(new StringReader("# header\nnot-a-number\tw:x\n")));

@@ -22,10 +22,13 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<GrpcRequestClassifier> _logger;
     private readonly TaskKind _forced;
+    private readonly EngineSideMetrics? _metrics;
     private long _skipUntilTicks;
 
-    public GrpcRequestClassifier(IOptions<ClassifierOptions> options, IConfiguration configuration, TimeProvider timeProvider, ILogger<GrpcRequestClassifier> logger)
+    public GrpcRequestClassifier(
+        IOptions<ClassifierOptions> options, IConfiguration configuration, TimeProvider timeProvider, ILogger<GrpcRequestClassifier> logger, EngineSideMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options.Value;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -54,12 +57,17 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
     {
         if (_forced != TaskKind.Unspecified)
         {
-            return _forced;
+            return Decided(_forced, "forced");
         }
 
-        if (_client is null || messages.Count == 0 || _timeProvider.GetUtcNow().UtcTicks < Interlocked.Read(ref _skipUntilTicks))
+        if (_client is null || messages.Count == 0)
         {
-            return TaskKind.General;
+            return Decided(TaskKind.General, "not_configured");
+        }
+
+        if (_timeProvider.GetUtcNow().UtcTicks < Interlocked.Read(ref _skipUntilTicks))
+        {
+            return Decided(TaskKind.General, "skipped_after_failure");
         }
 
         var request = new ClassifyRequest();
@@ -72,14 +80,20 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
         {
             var response = await _client.ClassifyAsync(
                 request, deadline: DateTime.UtcNow + _options.Timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return response.Kind == TaskKind.Code ? TaskKind.Code : TaskKind.General;
+            return Decided(response.Kind == TaskKind.Code ? TaskKind.Code : TaskKind.General, "classified");
         }
         catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
         {
             Interlocked.Exchange(ref _skipUntilTicks, (_timeProvider.GetUtcNow() + _options.SkipAfterFailure).UtcTicks);
             LogClassifierFailed(_logger, ex.StatusCode);
-            return TaskKind.General;
+            return Decided(TaskKind.General, ex.StatusCode == StatusCode.DeadlineExceeded ? "deadline_exceeded" : "failed");
         }
+    }
+
+    private TaskKind Decided(TaskKind kind, string outcome)
+    {
+        _metrics?.Classified(kind == TaskKind.Code ? "code" : "general", outcome);
+        return kind;
     }
 
     public void Dispose() => _channel?.Dispose();

@@ -20,6 +20,7 @@ internal sealed class EngineSideMetrics
     private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _upstreamFailures;
     private readonly Counter<long> _breakerTransitions;
+    private readonly Counter<long> _classifications;
     private readonly Counter<long> _retryBudgetExhausted;
     private readonly Histogram<double> _upstreamTtft;
     private readonly Counter<long> _latencyEjections;
@@ -35,6 +36,9 @@ internal sealed class EngineSideMetrics
         _fallbacks = meter.CreateCounter<long>("platform.gateway.fallbacks", "{request}", "Requests served by a fallback model's pool, by model and reason.");
         _upstreamFailures = meter.CreateCounter<long>("platform.gateway.upstream.failures", "{attempt}", "Engine calls that failed, by pool and error.");
         _breakerTransitions = meter.CreateCounter<long>("platform.gateway.breaker.transitions", "{transition}", "Failure-breaker transitions seen by this replica, by engine and state.");
+        _classifications = meter.CreateCounter<long>(
+            "platform.gateway.classifications", "{request}",
+            "Task kinds decided for requests without a hint, by kind and outcome (classified, forced, not_configured, skipped_after_failure, deadline_exceeded, failed).");
         _retryBudgetExhausted = meter.CreateCounter<long>("platform.gateway.retry_budget.exhausted", "{request}", "Retries refused because the retry budget was spent.");
         _upstreamTtft = meter.CreateHistogram(
             "platform.gateway.upstream.time_to_first_token", "s", "Time from sending an attempt to an engine to its first stream event, by pool.",
@@ -75,6 +79,9 @@ internal sealed class EngineSideMetrics
 
     public void BreakerTransition(string engineId, BreakerState from, BreakerState to) =>
         _breakerTransitions.Add(1, new("engine", engineId), new("from", StateName(from)), new("to", StateName(to)));
+
+    /// <summary>A task kind decided without a hint: <paramref name="outcome"/> says how (or why the classifier was not heard).</summary>
+    public void Classified(string kind, string outcome) => _classifications.Add(1, new("kind", kind), new("outcome", outcome));
 
     public void RetryBudgetExhausted() => _retryBudgetExhausted.Add(1);
 

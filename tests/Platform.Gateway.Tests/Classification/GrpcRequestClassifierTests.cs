@@ -14,13 +14,45 @@ using Platform.Gateway.Tests.Fixtures.Engines;
 
 namespace Platform.Gateway.Tests.Classification;
 
-public sealed class GrpcRequestClassifierTests
+public sealed class GrpcRequestClassifierTests : IDisposable
 {
     private static readonly ChatTurn[] Messages = [new("user", "Write a function that reverses a list.")];
+    private readonly TestMeterFactory _meters = new();
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Kind, string Outcome)> _decisions = new();
 
-    private static GrpcRequestClassifier Classifier(string? address, TimeSpan? timeout = null, ForcedKind force = ForcedKind.None) => new(
+    public GrpcRequestClassifierTests()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Name == "platform.gateway.classifications" && instrument.Meter.Scope == _meters)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            string? kind = null, outcome = null;
+            foreach (var tag in tags)
+            {
+                kind = tag.Key == "kind" ? tag.Value as string : kind;
+                outcome = tag.Key == "outcome" ? tag.Value as string : outcome;
+            }
+
+            _decisions.Enqueue((kind!, outcome!));
+        });
+        _listener.Start();
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _meters.Dispose();
+    }
+
+    private GrpcRequestClassifier Classifier(string? address, TimeSpan? timeout = null, ForcedKind force = ForcedKind.None) => new(
         Options.Create(new ClassifierOptions { Address = address, Timeout = timeout ?? TimeSpan.FromMilliseconds(50), SkipAfterFailure = TimeSpan.FromSeconds(30), ForceKind = force }),
-        new ConfigurationBuilder().Build(), TimeProvider.System, NullLogger<GrpcRequestClassifier>.Instance);
+        new ConfigurationBuilder().Build(), TimeProvider.System, NullLogger<GrpcRequestClassifier>.Instance, new EngineSideMetrics(_meters));
 
     /// <summary>A minimal gRPC Classify endpoint over h2c: one length-prefixed protobuf message, grpc-status in the trailers.</summary>
     private static Task<ScriptedEngineServer> ClassifierServer(TaskKind kind, Action<ClassifyRequest>? seen = null, TimeSpan? delay = null) =>
@@ -54,6 +86,7 @@ public sealed class GrpcRequestClassifierTests
 
         Assert.Equal(TaskKind.Code, kind);
         Assert.Equal("user", Assert.Single(seen!.Messages).Role);
+        Assert.Equal([("code", "classified")], _decisions.ToArray());
     }
 
     [Fact]
@@ -74,14 +107,13 @@ public sealed class GrpcRequestClassifierTests
             port = ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
-        using var classifier = Classifier($"http://127.0.0.1:{port}");
+        using var classifier = Classifier($"http://127.0.0.1:{port}", TimeSpan.FromSeconds(5));
         var first = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
-        var watch = Stopwatch.StartNew();
         var second = await classifier.ClassifyAsync(Messages, TestContext.Current.CancellationToken);
 
         Assert.Equal(TaskKind.General, first);
         Assert.Equal(TaskKind.General, second);
-        Assert.True(watch.ElapsedMilliseconds < 20, $"skipped call took {watch.ElapsedMilliseconds} ms");
+        Assert.Equal([("general", "failed"), ("general", "skipped_after_failure")], _decisions.ToArray());
     }
 
     [Fact]
@@ -95,6 +127,7 @@ public sealed class GrpcRequestClassifierTests
 
         Assert.Equal(TaskKind.General, kind);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}");
+        Assert.Equal([("general", "deadline_exceeded")], _decisions.ToArray());
     }
 
     [Fact]

@@ -102,7 +102,7 @@ public sealed class FallbackTests
             served++;
         }
 
-        await Poll.UntilAsync(async () => await FallbacksAsync(http) >= served, TimeSpan.FromSeconds(10), $"platform_gateway_fallbacks_total to reach {served}");
+        await Poll.UntilAsync(async () => await FallbacksAsync(http) >= served, TimeSpan.FromSeconds(30), $"platform_gateway_fallbacks_total to reach {served}");
         Assert.Equal(served, await FallbacksAsync(http));
     }
 

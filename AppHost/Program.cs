@@ -53,4 +53,19 @@ if (builder.Options.Environment == "Development")
     gateway.WithEnvironment("Gateway__DevelopmentKey", apiKey).WithReadyLineValue("apikey", apiKey);
 }
 
+// The watchdog: follows the HealthScorer, drains and restarts degraded engines through the control API within a
+// disruption budget (http 18204, grpc 18205). In Development its operator actions take the development key.
+var watchdog = builder.AddProject<Projects.Platform_Watchdog>("watchdog")
+    .WithHttpEndpoint()
+    .WithGrpcEndpoint()
+    .WithFleet()
+    .WithControlApi()
+    .WithReference(redis)
+    .WithReference(healthscorer)
+    .WaitFor(redis).WaitFor(healthscorer);
+if (builder.Options.Environment == "Development")
+{
+    watchdog.WithEnvironment("Watchdog__Admin__Key", apiKey);
+}
+
 builder.Build().Run();

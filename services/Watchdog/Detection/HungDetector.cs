@@ -45,7 +45,7 @@ internal sealed class HungDetector(IOptions<HungDetectorOptions> options) : IDeg
         return new Detection(
             Name,
             string.Create(CultureInfo.InvariantCulture,
-                $"stalled per the HealthScorer for {stalledFor.TotalSeconds:0.0} s: /health answers, {latest.Running:0} running, no token generated"),
+                $"the HealthScorer calls it stalled (/health answers, {latest.Running:0} running, no token generated), seen so for {stalledFor.TotalSeconds:0.0} s"),
             NeedsDeepProbe: true);
     }
 }

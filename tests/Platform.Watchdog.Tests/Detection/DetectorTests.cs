@@ -80,8 +80,8 @@ public sealed class DetectorTests
         Assert.NotNull(found);
         Assert.Equal("hung", found.Detector);
         Assert.True(found.NeedsDeepProbe);
-        Assert.Contains("stalled per the HealthScorer for 3.0 s", found.Reason, StringComparison.Ordinal);
-        Assert.Contains("4 running", found.Reason, StringComparison.Ordinal);
+        Assert.Contains("seen so for 3.0 s", found.Reason, StringComparison.Ordinal);
+        Assert.Contains("4 running, no token generated", found.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -22,6 +22,9 @@ internal sealed partial class LeaderElection(
     private bool _holds;
     private DateTimeOffset _validUntil;
 
+    // What Changed last said: a lease that ran out between two ticks is announced at the next one.
+    private bool _announced;
+
     public string ReplicaId { get; } = options.Value.ReplicaId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
 
     /// <summary>True while this replica holds the lease and the lease cannot have passed to another.</summary>
@@ -79,8 +82,9 @@ internal sealed partial class LeaderElection(
         }
 
         var isLeader = IsLeader;
-        if (isLeader != wasLeader)
+        if (isLeader != _announced)
         {
+            _announced = isLeader;
             var reason = isLeader
                 ? $"{ReplicaId} took the leader lease ({(store.Shared ? "Redis" : "in process: no Redis configured")})"
                 : error is null
@@ -127,6 +131,7 @@ internal sealed partial class LeaderElection(
                 _holds = false;
             }
 
+            _announced = false;
             Changed?.Invoke(false, $"{ReplicaId} released the leader lease (stopping)");
         }
     }

@@ -26,6 +26,9 @@ internal sealed class TestServer : IAsyncDisposable
     public static async Task<TestServer> StartAsync(Action<IServiceCollection> services, Action<WebApplication> map, bool http2 = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
+
+        // The watchdog's appsettings.json (fixed ports) is in this output directory: only the dynamic port applies.
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = http2 ? HttpProtocols.Http2 : HttpProtocols.Http1));
         services(builder.Services);

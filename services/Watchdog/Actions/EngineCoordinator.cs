@@ -206,6 +206,14 @@ internal sealed partial class EngineCoordinator : IDisposable
                         continue;
                     }
 
+                    if (!CouldAct(record, now))
+                    {
+                        // No action could follow (escalated, operator-drained, back-off or budget): say so without
+                        // sending probe after probe into an engine that may hold each one for the whole timeout.
+                        Decide(record, detection.Detector, detection.Reason + " (not probed: no action is possible now)", now);
+                        continue;
+                    }
+
                     record.Work = Task.Run(() => ConfirmAsync(record, detection, _stopping.Token));
                     continue;
                 }
@@ -408,6 +416,11 @@ internal sealed partial class EngineCoordinator : IDisposable
 
         BeginRestart(record, source, reason);
     }
+
+    /// <summary>Under the lock: whether <see cref="Decide"/> would start a restart now.</summary>
+    private bool CouldAct(EngineRecord record, DateTimeOffset now) =>
+        record.State != EngineActionState.Escalated && !record.OperatorDrained && !record.Ledger.BudgetSpent(now, _budget)
+        && record.Ledger.NotBefore(now, _budget) is null && CheckDisruption(record) is null;
 
     private void Defer(EngineRecord record, string source, string kind, string reason)
     {

@@ -13,6 +13,14 @@ internal sealed class DeadDetectorOptions
     /// <summary>Consecutive failed HealthScorer checks (scrape or /health) that make an engine dead.</summary>
     [Range(1, 1000)]
     public int FailedChecks { get; set; } = 3;
+
+    /// <summary>
+    /// ...and failing for at least this long: the orchestrator restarts a crashed process itself (the AppHost within
+    /// 0.5-30 s of back-off, the kubelet, docker's restart policy), and the watchdog restarting it too would only cut
+    /// that restart short. The watchdog acts when the orchestrator's own restart did not bring the engine back.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(45);
 }
 
 /// <summary>Hung: accepts requests, makes no progress (section <c>Watchdog:Detectors:Hung</c>).</summary>

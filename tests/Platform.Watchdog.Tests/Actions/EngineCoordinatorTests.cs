@@ -30,7 +30,7 @@ public sealed class EngineCoordinatorTests : IDisposable
         var options = new WatchdogOptions { DrainMinimum = TimeSpan.Zero, StaleViewAfter = TimeSpan.FromSeconds(5) };
         IDegradationDetector[] detectors =
         [
-            new DeadDetector(Options.Create(new DeadDetectorOptions())),
+            new DeadDetector(Options.Create(new DeadDetectorOptions { GracePeriod = TimeSpan.Zero })),
             new HungDetector(Options.Create(new HungDetectorOptions())),
             new KvDriftDetector(Options.Create(new KvDriftDetectorOptions { Window = TimeSpan.FromSeconds(10) })),
         ];
@@ -169,6 +169,25 @@ public sealed class EngineCoordinatorTests : IDisposable
         Assert.Single(escalations);
         Assert.Contains("restart budget spent: 3 restarts in the last hour (at most 3)", escalations[0].Reason, StringComparison.Ordinal);
         Assert.Equal(EngineActionState.Escalated, _coordinator.Status().Single(s => s.EngineId == "general-1").State);
+    }
+
+    [Fact]
+    public async Task HungAgainDuringBackoff_IsDeferredWithoutProbingItAgain()
+    {
+        _probe.Generation = id => id == "general-1" && _restarter.Restarts.IsEmpty
+            ? new GenerationProbe(false, TimeSpan.FromSeconds(5), "no answer within 5 s")
+            : new GenerationProbe(true, TimeSpan.FromMilliseconds(3), "ok");
+        var stalled = Only("general-1", o => o with { Stalled = true, Running = 3 });
+        await FeedAsync(1, stalled);
+        Assert.Single(_restarter.Restarts);
+        var probes = _probe.Generations.Count;
+
+        await FeedAsync(20, stalled);
+
+        Assert.Equal(probes, _probe.Generations.Count);
+        Assert.Single(_restarter.Restarts);
+        var deferred = Assert.Single(_events.Recent(1000, "general-1"), e => e.Kind == EventKind.Deferred);
+        Assert.StartsWith("back-off", deferred.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public sealed class DetectorTests
     [Fact]
     public void Dead_FewerFailuresThanTheThreshold_FindsNothing()
     {
-        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3 }));
+        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3, GracePeriod = TimeSpan.Zero }));
         var history = History(Observations.Healthy("general-0", T0) with { Reachable = false, ConsecutiveScrapeErrors = 2, LastScrapeError = "connect" });
 
         Assert.Null(detector.Evaluate(history, T0));
@@ -35,7 +35,7 @@ public sealed class DetectorTests
     [Fact]
     public void Dead_ThresholdOfFailedChecks_NamesTheCountAndTheLastError()
     {
-        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3 }));
+        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3, GracePeriod = TimeSpan.Zero }));
         var history = History(Observations.Healthy("general-0", T0) with { Reachable = false, ConsecutiveScrapeErrors = 3, LastScrapeError = "health: status 503" });
 
         var found = detector.Evaluate(history, T0);
@@ -50,12 +50,26 @@ public sealed class DetectorTests
     [Fact]
     public void Dead_RecoveredAfterFailures_FindsNothing()
     {
-        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3 }));
+        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3, GracePeriod = TimeSpan.Zero }));
         var history = History(
             Observations.Healthy("general-0", T0) with { Reachable = false, ConsecutiveScrapeErrors = 5 },
             Observations.Healthy("general-0", T0.AddSeconds(1)));
 
         Assert.Null(detector.Evaluate(history, T0.AddSeconds(1)));
+    }
+
+    [Fact]
+    public void Dead_FailingShorterThanTheGracePeriod_IsLeftToTheOrchestrator()
+    {
+        var detector = new DeadDetector(Options.Create(new DeadDetectorOptions { FailedChecks = 3, GracePeriod = TimeSpan.FromSeconds(45) }));
+        var history = Series(60, (i, o) => i < 20 ? o : o with { Reachable = false, ConsecutiveScrapeErrors = (uint)(i - 19), LastScrapeError = "connect" });
+
+        Assert.Null(detector.Evaluate(history, T0.AddSeconds(60)));
+
+        history.Add(Observations.Healthy("general-0", T0.AddSeconds(65)) with { Reachable = false, ConsecutiveScrapeErrors = 46, LastScrapeError = "connect" }, TimeSpan.FromMinutes(10));
+        var found = detector.Evaluate(history, T0.AddSeconds(65));
+        Assert.NotNull(found);
+        Assert.Contains("for 45.0 s, not brought back by the orchestrator", found.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -119,6 +119,14 @@ public sealed class WatchdogEndToEndTests(PlatformFixture fixture) : IClassFixtu
         using var completion = await http.PostAsync(engineUrl + "/v1/completions", Json("""{"model":"llama-3.1-8b-instruct","prompt":"hello","max_tokens":2}"""), ct);
         Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
 
+        // The decisions are metrics too, and the whole exposition passes promtool when it is installed.
+        var metrics = await http.GetStringAsync(Platform.Urls["watchdog"][0] + "/metrics", ct);
+        Assert.Matches(@"platform_watchdog_events_total\{[^}]*kind=""undrained""[^}]*source=""hung""[^}]*\} 1", metrics);
+        Assert.Matches(@"platform_watchdog_restart_duration_seconds_count\{[^}]*pool=""enginegeneral""[^}]*\} 1", metrics);
+        Assert.Matches(@"platform_watchdog_leader(\{[^}]*\})? 1", metrics);
+        Assert.Matches(@"platform_watchdog_engine_restarts_last_hour\{[^}]*engine=""enginegeneral-1""[^}]*\} 1", metrics);
+        await PromtoolAsync(metrics);
+
         // The requests the hung process held ended with it (the gateway would have continued them elsewhere).
         await Task.WhenAll(hung).WaitAsync(TimeSpan.FromSeconds(30), ct);
         await stop.CancelAsync();
@@ -184,6 +192,25 @@ public sealed class WatchdogEndToEndTests(PlatformFixture fixture) : IClassFixtu
         var redisUrl = new Uri(Platform.Urls["redis"][0]);
         await using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisUrl.Host}:{redisUrl.Port}");
         Assert.NotEqual("1", (string?)await redis.GetDatabase().HashGetAsync("platform:fleet:drain:" + Engine, "d"));
+    }
+
+    /// <summary>promtool check metrics, when promtool is on the PATH (apt's prometheus).</summary>
+    private static async Task PromtoolAsync(string metrics)
+    {
+        var promtool = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(p => Path.Combine(p, "promtool")).FirstOrDefault(File.Exists);
+        if (promtool is null)
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine("promtool not on PATH: not checked");
+            return;
+        }
+
+        var start = new ProcessStartInfo(promtool, "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(metrics);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, "promtool check metrics: " + output);
     }
 
     /// <summary>The watchdog leads and has a fresh health view (its /health is ready).</summary>

@@ -54,7 +54,8 @@ if (builder.Options.Environment == "Development")
 }
 
 // The watchdog: follows the HealthScorer, drains and restarts degraded engines through the control API within a
-// disruption budget (http 18204, grpc 18205). In Development its operator actions take the development key.
+// disruption budget (http 18204, grpc 18205). It does not wait for the HealthScorer: until the first snapshot it serves
+// its API and acts on nothing. In Development its operator actions take the development key.
 var watchdog = builder.AddProject<Projects.Platform_Watchdog>("watchdog")
     .WithHttpEndpoint()
     .WithGrpcEndpoint()
@@ -62,7 +63,7 @@ var watchdog = builder.AddProject<Projects.Platform_Watchdog>("watchdog")
     .WithControlApi()
     .WithReference(redis)
     .WithReference(healthscorer)
-    .WaitFor(redis).WaitFor(healthscorer);
+    .WaitFor(redis);
 if (builder.Options.Environment == "Development")
 {
     watchdog.WithEnvironment("Watchdog__Admin__Key", apiKey);

@@ -114,15 +114,25 @@ internal sealed partial class EngineCoordinator : IDisposable
     /// <summary>Names of the detectors in force, in the order they are asked.</summary>
     public IReadOnlyList<string> DetectorNames => _detectors.Select(d => d.Name).ToList();
 
-    /// <summary>The restart procedures and probes running now (tests wait on them).</summary>
-    public Task Idle
+    /// <summary>Completes once no probe or procedure runs, including those started by others that ended (tests wait on it).</summary>
+    public Task Idle => WaitIdleAsync();
+
+    private async Task WaitIdleAsync()
     {
-        get
+        while (true)
         {
+            Task[] running;
             lock (_lock)
             {
-                return Task.WhenAll(_engines.Values.Select(r => r.Work).Where(t => t is not null)!);
+                running = _engines.Values.Select(r => r.Work).Where(t => t is { IsCompleted: false }).ToArray()!;
             }
+
+            if (running.Length == 0)
+            {
+                return;
+            }
+
+            await Task.WhenAll(running).ConfigureAwait(false);
         }
     }
 

@@ -110,8 +110,8 @@ internal static class WatchdogExtensions
 }
 
 /// <summary>
-/// Ready once a HealthScorer snapshot has arrived (before that the watchdog cannot judge anything); degraded while
-/// the view is stale, since the watchdog then does not act.
+/// Healthy with a fresh HealthScorer view; Degraded (still 200: the process serves its API, events and status) before
+/// the first snapshot and while the view is stale, since the watchdog then does not act.
 /// </summary>
 internal sealed class HealthViewCheck(EngineCoordinator coordinator, IOptions<WatchdogOptions> options, TimeProvider timeProvider) : IHealthCheck
 {
@@ -119,7 +119,7 @@ internal sealed class HealthViewCheck(EngineCoordinator coordinator, IOptions<Wa
     {
         if (coordinator.LastSnapshotAt is not { } at)
         {
-            return Task.FromResult(HealthCheckResult.Unhealthy("No HealthScorer snapshot yet."));
+            return Task.FromResult(HealthCheckResult.Degraded("No HealthScorer snapshot yet: no action until one arrives."));
         }
 
         var age = timeProvider.GetUtcNow() - at;

@@ -14,7 +14,7 @@ namespace Platform.Watchdog.Observation;
 /// Follows the HealthScorer's <c>WatchFleet</c> stream (address from <c>Watchdog:HealthScorerAddress</c> or service
 /// discovery's <c>services:healthscorer:grpc:0</c>, as the gateway gets it) into the coordinator, and runs the
 /// detectors every <see cref="WatchdogOptions.EvaluateInterval"/> in between, so a view that stopped coming is noticed
-/// (and not acted on). Reconnects with back-off (0.5 s doubling to 10 s).
+/// (and not acted on). Reconnects with back-off (0.5 s doubling to 5 s).
 /// </summary>
 internal sealed partial class HealthScorerFollower(
     EngineCoordinator coordinator,
@@ -89,7 +89,7 @@ internal sealed partial class HealthScorerFollower(
                 return;
             }
 
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
         }
     }
 

@@ -65,7 +65,7 @@ public sealed class EngineCoordinatorTests : IDisposable
             ? new GenerationProbe(false, TimeSpan.FromSeconds(5), "no answer within 5 s")
             : new GenerationProbe(true, TimeSpan.FromMilliseconds(3), "ok");
 
-        await FeedAsync(2, Only("general-1", o => o with { Stalled = true, Running = 3 }));
+        await FeedAsync(1, Only("general-1", o => o with { Stalled = true, Running = 3 }));
 
         Assert.Equal(["general-1"], _restarter.Restarts);
         Assert.Equal(

@@ -221,7 +221,8 @@ public sealed class WatchdogEndToEndTests(PlatformFixture fixture) : IClassFixtu
             async () =>
             {
                 using var health = await http.GetAsync(Platform.Urls["watchdog"][0] + "/health", ct);
-                return health.StatusCode == HttpStatusCode.OK && (await client.GetStatusAsync(new GetStatusRequest(), cancellationToken: ct)).Leader;
+                return health.StatusCode == HttpStatusCode.OK && await health.Content.ReadAsStringAsync(ct) == "Healthy"
+                    && (await client.GetStatusAsync(new GetStatusRequest(), cancellationToken: ct)).Leader;
             },
             Timeout,
             "the watchdog to lead with a fresh view");

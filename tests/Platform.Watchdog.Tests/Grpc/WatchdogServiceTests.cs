@@ -133,7 +133,8 @@ public sealed class WatchdogServiceTests : IAsyncLifetime
     public async Task DrainThenUndrain_AreEventsThatListAndWatchShow()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var watch = Client.WatchEvents(new WatchEventsRequest { Replay = 0 }, cancellationToken: ct);
+        // Replay covers the moment between the call and the server's subscription (both taken under one lock: no gap, no duplicate).
+        using var watch = Client.WatchEvents(new WatchEventsRequest { Replay = 10 }, cancellationToken: ct);
 
         var drained = await Client.DrainAsync(new EngineActionRequest { EngineId = "general-0", Reason = "disk" }, Admin(), cancellationToken: ct);
         var again = await Client.DrainAsync(new EngineActionRequest { EngineId = "general-0", Reason = "disk" }, Admin(), cancellationToken: ct);

@@ -94,6 +94,8 @@ public sealed class LeaderElectionTests
     {
         await using var redis = await RedisServer.StartAsync();
         using var connection = new FleetRedisConnection(redis.ConnectionString, NullLogger<FleetRedisConnection>.Instance);
+        var multiplexer = await connection.ConnectAsync(CancellationToken.None);
+        await Poll.UntilAsync(() => multiplexer!.IsConnected, TimeSpan.FromSeconds(30), "the Redis connection");
         var store = new RedisLeaseStore(connection, Options.Create(new FleetStateOptions { KeyPrefix = "test:" }));
         var ct = TestContext.Current.CancellationToken;
 
@@ -118,6 +120,8 @@ public sealed class LeaderElectionTests
     {
         await using var redis = await RedisServer.StartAsync();
         using var connection = new FleetRedisConnection(redis.ConnectionString, NullLogger<FleetRedisConnection>.Instance);
+        var multiplexer = await connection.ConnectAsync(CancellationToken.None);
+        await Poll.UntilAsync(() => multiplexer!.IsConnected, TimeSpan.FromSeconds(30), "the Redis connection");
         var store = new RedisLeaseStore(connection, Options.Create(new FleetStateOptions()));
         var a = Election(store, TimeProvider.System, "a");
         var b = Election(store, TimeProvider.System, "b");

@@ -102,12 +102,12 @@ public sealed class WatchdogEndToEndTests(PlatformFixture fixture) : IClassFixtu
             timeline.Select(e => e.Event.Kind));
         Assert.Equal("hung", timeline[0].Event.Source);
         Assert.Contains("deep probe (1-token generation) failed", timeline[0].Event.Reason, StringComparison.Ordinal);
-        // The target is 30 s; the test fails past 60 s, since most of the time is the AppHost starting a new EngineSim
+        // The target is 30 s; the test fails past 120 s, since most of the time is the AppHost starting a new EngineSim
         // process, which on a shared 2-core machine under other builds takes several times as long (the printed
         // timeline says how the time was spent).
         var undrainedAt = timeline[^1].At - injectedAt;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"back in service {undrainedAt.TotalSeconds:0.0} s after the fault (target 30 s); the restart itself (requested to recovered) took {(timeline.Single(e => e.Event.Kind == EventKind.Recovered).At - timeline.Single(e => e.Event.Kind == EventKind.RestartRequested).At).TotalSeconds:0.0} s; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
-        Assert.True(undrainedAt < TimeSpan.FromSeconds(60), $"back in service {undrainedAt.TotalSeconds:0.0} s after the fault (target 30 s, limit 60 s)");
+        Assert.True(undrainedAt < TimeSpan.FromSeconds(120), $"back in service {undrainedAt.TotalSeconds:0.0} s after the fault (target 30 s, limit 120 s)");
 
         // The gateways were told: drained before the restart, undrained after the warm-up.
         Assert.Equal(["1", "0"], drains.Select(d => d.Flag));

@@ -53,4 +53,20 @@ if (builder.Options.Environment == "Development")
     gateway.WithEnvironment("Gateway__DevelopmentKey", apiKey).WithReadyLineValue("apikey", apiKey);
 }
 
+// The watchdog: follows the HealthScorer, drains and restarts degraded engines through the control API within a
+// disruption budget (http 18204, grpc 18205). It does not wait for the HealthScorer: until the first snapshot it serves
+// its API and acts on nothing. In Development its operator actions take the development key.
+var watchdog = builder.AddProject<Projects.Platform_Watchdog>("watchdog")
+    .WithHttpEndpoint()
+    .WithGrpcEndpoint()
+    .WithFleet()
+    .WithControlApi()
+    .WithReference(redis)
+    .WithReference(healthscorer)
+    .WaitFor(redis);
+if (builder.Options.Environment == "Development")
+{
+    watchdog.WithEnvironment("Watchdog__Admin__Key", apiKey);
+}
+
 builder.Build().Run();

@@ -137,6 +137,16 @@ internal static class ResourceBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Gives a service the AppHost's control API (<c>AppHost__ControlUrl</c>), through which it may restart replicas on
+    /// their endpoints (the watchdog). Under Aspire or Kubernetes the service is configured with its own orchestrator.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithControlApi(this IResourceBuilder<ProjectResource> builder)
+    {
+        builder.Resource.InjectControlApi = true;
+        return builder;
+    }
+
     /// <summary>Speculative decoding with a draft model that proposes <paramref name="numSpeculativeTokens"/> tokens per step.</summary>
     public static IResourceBuilder<EnginePoolResource> WithDraftModel(
         this IResourceBuilder<EnginePoolResource> builder, string model, DraftKind kind, int numSpeculativeTokens)

@@ -60,6 +60,9 @@ internal sealed class ProjectResource(string name, string assemblyPath) : Resour
     /// <summary>Inject the engine catalog (<c>Fleet__...</c>) and references to every engine pool.</summary>
     public bool InjectFleet { get; set; }
 
+    /// <summary>Inject the control API's URL (<c>AppHost__ControlUrl</c>): the project restarts replicas through it.</summary>
+    public bool InjectControlApi { get; set; }
+
     public override string Kind => "project";
 }
 

@@ -14,7 +14,8 @@ namespace Platform.AppHost.Launch;
 /// <item>a project's own listening addresses: <c>Kestrel__Endpoints__{http,grpc}__Url</c>;</item>
 /// <item>per reference: <c>ConnectionStrings__{name}=host:port</c> for Redis, and
 /// <c>services__{name}__{endpoint}__{i}=url</c> for replica i of anything with endpoints;</item>
-/// <item>with <see cref="ProjectResource.InjectFleet"/>: the engine catalog (<see cref="FleetCatalog"/>).</item>
+/// <item>with <see cref="ProjectResource.InjectFleet"/>: the engine catalog (<see cref="FleetCatalog"/>);</item>
+/// <item>with <see cref="ProjectResource.InjectControlApi"/>: <c>AppHost__ControlUrl</c>, the control API.</item>
 /// </list>
 /// Variables set with WithEnvironment come last and win.
 /// </summary>
@@ -66,6 +67,11 @@ internal static class EnvironmentContract
             {
                 env[key] = value;
             }
+        }
+
+        if (resource is ProjectResource { InjectControlApi: true })
+        {
+            env["AppHost__ControlUrl"] = topology.ControlUrl;
         }
 
         foreach (var reference in references)

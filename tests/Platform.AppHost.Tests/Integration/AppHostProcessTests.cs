@@ -27,10 +27,11 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
     public void Start_DynamicPorts_PrintsOneReadyLineListingEveryResource()
     {
         Assert.Single(AppHost.Lines, l => l.StartsWith("Platform ready", StringComparison.Ordinal));
-        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "classifier", "healthscorer", "gateway", "apikey"], AppHost.Urls.Keys);
+        Assert.Equal(["control", "redis", "enginefallback", "enginegeneral", "enginecode", "classifier", "healthscorer", "gateway", "apikey", "watchdog"], AppHost.Urls.Keys);
         Assert.Equal(2, AppHost.Urls["gateway"].Count);
         Assert.Equal(2, AppHost.Urls["classifier"].Count);
         Assert.Equal(2, AppHost.Urls["healthscorer"].Count);
+        Assert.Equal(2, AppHost.Urls["watchdog"].Count);
         Assert.StartsWith("sk-dev-", AppHost.Urls["apikey"][0], StringComparison.Ordinal);
         foreach (var (pool, (_, replicas)) in Pools)
         {
@@ -131,6 +132,42 @@ public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture
         var environ = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains($"services__healthscorer__grpc__0={AppHost.Urls["healthscorer"][1]}", environ);
         Assert.Contains($"services__healthscorer__http__0={AppHost.Urls["healthscorer"][0]}", environ);
+    }
+
+    [Fact]
+    public async Task Watchdog_AfterReady_LeadsAndIsGivenTheControlApiTheHealthScorerAndRedis()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var control = new HttpClient { BaseAddress = AppHost.ControlUrl };
+        var pid = (await ReplicaAsync(control, "watchdog-0")).GetProperty("pid").GetInt32();
+        var environ = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains($"AppHost__ControlUrl={AppHost.ControlUrl.ToString().TrimEnd('/')}", environ);
+        Assert.Contains($"services__healthscorer__grpc__0={AppHost.Urls["healthscorer"][1]}", environ);
+        Assert.Contains(environ, e => e.StartsWith("ConnectionStrings__redis=127.0.0.1:", StringComparison.Ordinal));
+        Assert.Contains($"Watchdog__Admin__Key={AppHost.Urls["apikey"][0]}", environ);
+
+        // platform.watchdog.v1.Watchdog/GetStatus over h2c, protobuf by hand: an empty request; the answer starts with
+        // field 1 (leader) = true once the lease is taken.
+        using var http = new HttpClient();
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, AppHost.Urls["watchdog"][1] + "/platform.watchdog.v1.Watchdog/GetStatus")
+                {
+                    Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+                    Version = HttpVersion.Version20,
+                    VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                };
+                request.Content.Headers.ContentType = new("application/grpc");
+                request.Headers.TryAddWithoutValidation("TE", "trailers");
+                using var response = await http.SendAsync(request, ct);
+                var body = await response.Content.ReadAsByteArrayAsync(ct);
+                return response.TrailingHeaders.GetValues("grpc-status").Single() == "0"
+                    && body.Length > 7 && body[5] == 0x08 && body[6] == 1
+                    && Encoding.UTF8.GetString(body).Contains("enginegeneral-1", StringComparison.Ordinal);
+            },
+            Timeout,
+            "the watchdog leading and listing every engine");
     }
 
     [Fact]

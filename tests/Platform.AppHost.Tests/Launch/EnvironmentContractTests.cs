@@ -117,4 +117,20 @@ public sealed class EnvironmentContractTests
         Assert.Equal("enginegeneral-1", env["Fleet__Pools__1__Engines__1__Id"]);
         Assert.DoesNotContain("ConnectionStrings__redis", env.Keys);
     }
+
+    [Fact]
+    public void For_ProjectWithControlApi_GetsTheControlUrlAndOthersDoNot()
+    {
+        var builder = TestTopology.Platform();
+        builder.AddProject("watchdog", "/opt/platform/Platform.Watchdog.dll").WithHttpEndpoint().WithFleet().WithControlApi();
+        builder.AddProject("healthscorer", "/opt/platform/Platform.HealthScorer.dll").WithHttpEndpoint().WithFleet();
+        var topology = TestTopology.Plan(builder, firstPort: 20000);
+
+        var watchdog = EnvironmentContract.For(topology.FindReplica("watchdog-0")!, topology, TestTopology.Options());
+        var healthscorer = EnvironmentContract.For(topology.FindReplica("healthscorer-0")!, topology, TestTopology.Options());
+
+        Assert.Equal(topology.ControlUrl, watchdog["AppHost__ControlUrl"]);
+        Assert.StartsWith("http://127.0.0.1:", watchdog["AppHost__ControlUrl"], StringComparison.Ordinal);
+        Assert.DoesNotContain("AppHost__ControlUrl", healthscorer.Keys);
+    }
 }

@@ -1,0 +1,742 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Platform.Fleet.Catalog;
+using Platform.Fleet.State;
+using Platform.Watchdog.Detection;
+using Platform.Watchdog.Events;
+using Platform.Watchdog.Orchestrators;
+using Platform.Watchdog.Probing;
+using Platform.Watchdog.V1;
+
+namespace Platform.Watchdog.Actions;
+
+/// <summary>Where an engine is in the watchdog's procedure.</summary>
+internal enum EngineActionState
+{
+    Serving,
+    Draining,
+    Restarting,
+    Warming,
+
+    /// <summary>Restart budget spent: no automatic action until an operator acts or the engine recovers on its own.</summary>
+    Escalated,
+}
+
+/// <summary>Why an operator action was refused.</summary>
+internal enum OperatorRefusal
+{
+    None,
+    UnknownEngine,
+    NotLeader,
+    DisruptionBudget,
+    Busy,
+}
+
+internal readonly record struct OperatorResult(Event? Event, OperatorRefusal Refusal, string Detail)
+{
+    public static OperatorResult Refused(OperatorRefusal refusal, string detail) => new(null, refusal, detail);
+}
+
+/// <summary>One engine's status for GetStatus.</summary>
+internal sealed record EngineStatusView(string EngineId, string Pool, EngineActionState State, int RestartsLastHour, DateTimeOffset? NotBefore, bool Draining);
+
+/// <summary>
+/// The watchdog's decisions. Every snapshot from the HealthScorer goes into each engine's history and runs the detectors;
+/// on the leader only, and only on a fresh view, a detection becomes an action within the budgets:
+/// <code>
+/// Serving --detected--> [deep probe if asked] --> restart budget spent?  --> Escalated (event, no restart loop)
+///                                             --> back-off running?      --> Deferred (event once)
+///                                             --> disruption budget?     --> Deferred (event once)
+///                                             --> Draining: drain flag in Redis (gateways stop within a second),
+///                                                 wait for in-flight requests while they make progress (bounded)
+///                                             --> Restarting: the orchestrator restarts it on the same endpoint
+///                                             --> Warming: /health 200 and one generated token
+///                                             --> undrain --> Serving (history cleared, back-off starts)
+/// </code>
+/// A failed restart or warm-up leaves the engine drained; it is undrained once it is healthy and warm again, or
+/// restarted again after its back-off. All state is guarded by one lock; the slow steps run outside it.
+/// </summary>
+internal sealed partial class EngineCoordinator : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, EngineRecord> _engines = new(StringComparer.Ordinal);
+    private readonly IFleetCatalog _catalog;
+    private readonly IFleetState _fleetState;
+    private readonly IEngineProbe _probe;
+    private readonly IEngineRestarter _restarter;
+    private readonly EventLog _events;
+    private readonly ILeadership _leadership;
+    private readonly IReadOnlyList<IDegradationDetector> _detectors;
+    private readonly WatchdogOptions _options;
+    private readonly BudgetOptions _budget;
+    private readonly HungDetectorOptions _hung;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TimeSpan _historyKeep;
+    private DateTimeOffset? _lastSnapshotAt;
+    private bool _staleLogged;
+
+    public EngineCoordinator(
+        IFleetCatalog catalog,
+        IFleetState fleetState,
+        IEngineProbe probe,
+        IEngineRestarter restarter,
+        EventLog events,
+        ILeadership leadership,
+        IEnumerable<IDegradationDetector> detectors,
+        IOptions<WatchdogOptions> options,
+        IOptions<BudgetOptions> budget,
+        IOptions<HungDetectorOptions> hung,
+        TimeProvider timeProvider,
+        ILogger<EngineCoordinator> logger)
+    {
+        _catalog = catalog;
+        _fleetState = fleetState;
+        _probe = probe;
+        _restarter = restarter;
+        _events = events;
+        _leadership = leadership;
+        _detectors = detectors.Where(d => d.Enabled).ToList();
+        _options = options.Value;
+        _budget = budget.Value;
+        _hung = hung.Value;
+        _time = timeProvider;
+        _logger = logger;
+        _historyKeep = _detectors.Select(d => d.Window).DefaultIfEmpty(TimeSpan.Zero).Max() + TimeSpan.FromSeconds(5);
+        foreach (var engine in catalog.Engines)
+        {
+            _engines[engine.Id] = new EngineRecord(engine);
+        }
+    }
+
+    /// <summary>Names of the detectors in force, in the order they are asked.</summary>
+    public IReadOnlyList<string> DetectorNames => _detectors.Select(d => d.Name).ToList();
+
+    /// <summary>Completes once no probe or procedure runs, including those started by others that ended (tests wait on it).</summary>
+    public Task Idle => WaitIdleAsync();
+
+    private async Task WaitIdleAsync()
+    {
+        while (true)
+        {
+            Task[] running;
+            lock (_lock)
+            {
+                running = _engines.Values.Select(r => r.Work).Where(t => t is { IsCompleted: false }).ToArray()!;
+            }
+
+            if (running.Length == 0)
+            {
+                return;
+            }
+
+            await Task.WhenAll(running).ConfigureAwait(false);
+        }
+    }
+
+    public DateTimeOffset? LastSnapshotAt
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastSnapshotAt;
+            }
+        }
+    }
+
+    /// <summary>A snapshot from the HealthScorer arrived: record it, then decide.</summary>
+    public void OnSnapshot(IReadOnlyList<EngineObservation> observations)
+    {
+        lock (_lock)
+        {
+            _lastSnapshotAt = _time.GetUtcNow();
+            foreach (var o in observations)
+            {
+                if (_engines.TryGetValue(o.EngineId, out var record))
+                {
+                    record.History.Add(o, _historyKeep);
+                }
+            }
+        }
+
+        Evaluate();
+    }
+
+    /// <summary>Runs the detectors on every engine that is not being acted on, and acts within the budgets (leader only).</summary>
+    public void Evaluate()
+    {
+        if (!_leadership.IsLeader)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            if (_lastSnapshotAt is not { } last || now - last > _options.StaleViewAfter)
+            {
+                if (!_staleLogged)
+                {
+                    _staleLogged = true;
+                    LogStaleView(_logger, _options.StaleViewAfter.TotalSeconds);
+                }
+
+                return;
+            }
+
+            _staleLogged = false;
+            foreach (var record in _engines.Values)
+            {
+                if (record.Work is { IsCompleted: false })
+                {
+                    continue;
+                }
+
+                var detection = Detect(record, now);
+                if (detection is null)
+                {
+                    ClearEpisode(record);
+                    if (record.WatchdogDrained && !record.OperatorDrained && record.State == EngineActionState.Serving
+                        && record.History.Latest is { Routable: true })
+                    {
+                        // Left drained by a failed restart or warm-up, and healthy again: warm it and let traffic back.
+                        record.Work = Task.Run(() => RecoverAsync(record, _stopping.Token));
+                    }
+
+                    continue;
+                }
+
+                if (detection.NeedsDeepProbe)
+                {
+                    if (record.LastProbePassedAt is { } passed && now - passed < _hung.ProbeTimeout * 2)
+                    {
+                        continue;
+                    }
+
+                    if (!CouldAct(record, now))
+                    {
+                        // No action could follow (escalated, operator-drained, back-off or budget): say so without
+                        // sending probe after probe into an engine that may hold each one for the whole timeout.
+                        Decide(record, detection.Detector, detection.Reason + " (not probed: no action is possible now)", now);
+                        continue;
+                    }
+
+                    record.Work = Task.Run(() => ConfirmAsync(record, detection, _stopping.Token));
+                    continue;
+                }
+
+                Detected(record, detection);
+                Decide(record, detection.Detector, detection.Reason, now);
+            }
+        }
+    }
+
+    public IReadOnlyList<EngineStatusView> Status()
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            return _engines.Values.Select(r => new EngineStatusView(
+                r.Engine.Id,
+                r.Engine.Pool,
+                r.State,
+                r.Ledger.CountLastHour(now),
+                r.Ledger.NotBefore(now, _budget),
+                r.WatchdogDrained || r.OperatorDrained)).ToList();
+        }
+    }
+
+    public bool IsKnown(string engineId) => _engines.ContainsKey(engineId);
+
+    /// <summary>Operator drain: no new requests; in-flight ones finish. Idempotent.</summary>
+    public async Task<OperatorResult> DrainAsync(string engineId, string reason, bool force, CancellationToken cancellationToken)
+    {
+        if (Precheck(engineId) is { } refused)
+        {
+            return refused;
+        }
+
+        Event e;
+        var record = _engines[engineId];
+        lock (_lock)
+        {
+            if (record.OperatorDrained || record.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming)
+            {
+                return new OperatorResult(_events.LastOf(engineId), OperatorRefusal.None, "already draining");
+            }
+
+            if (!force && CheckDisruption(record) is { } budget)
+            {
+                return OperatorResult.Refused(OperatorRefusal.DisruptionBudget, budget + " (force overrides)");
+            }
+
+            record.OperatorDrained = true;
+            e = Record(EventKind.DrainStarted, record, "operator", reason);
+        }
+
+        await _fleetState.SetDrainingAsync(engineId, true, "operator: " + reason, cancellationToken).ConfigureAwait(false);
+        return new OperatorResult(e, OperatorRefusal.None, "");
+    }
+
+    /// <summary>Operator undrain: the engine takes new requests again; also clears an escalation.</summary>
+    public async Task<OperatorResult> UndrainAsync(string engineId, string reason, CancellationToken cancellationToken)
+    {
+        if (Precheck(engineId) is { } refused)
+        {
+            return refused;
+        }
+
+        Event e;
+        var record = _engines[engineId];
+        lock (_lock)
+        {
+            if (record.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming)
+            {
+                return OperatorResult.Refused(OperatorRefusal.Busy, $"a restart of {engineId} is in progress ({record.State}); it undrains the engine when it ends");
+            }
+
+            record.OperatorDrained = false;
+            record.WatchdogDrained = false;
+            record.State = EngineActionState.Serving;
+            ClearEpisode(record);
+            e = Record(EventKind.Undrained, record, "operator", reason);
+        }
+
+        await _fleetState.SetDrainingAsync(engineId, false, "operator: " + reason, cancellationToken).ConfigureAwait(false);
+        return new OperatorResult(e, OperatorRefusal.None, "");
+    }
+
+    /// <summary>Operator restart: the whole procedure, started now; progress arrives as events. Idempotent while running.</summary>
+    public OperatorResult Restart(string engineId, string reason, bool force)
+    {
+        if (Precheck(engineId) is { } refused)
+        {
+            return refused;
+        }
+
+        var record = _engines[engineId];
+        lock (_lock)
+        {
+            if (record.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming)
+            {
+                return new OperatorResult(_events.LastOf(engineId), OperatorRefusal.None, "already restarting");
+            }
+
+            if (record.Work is { IsCompleted: false })
+            {
+                return OperatorResult.Refused(OperatorRefusal.Busy, $"{engineId} is being probed or warmed; try again in a moment");
+            }
+
+            if (!force && CheckDisruption(record) is { } budget)
+            {
+                return OperatorResult.Refused(OperatorRefusal.DisruptionBudget, budget + " (force overrides)");
+            }
+
+            return new OperatorResult(BeginRestart(record, "operator", reason), OperatorRefusal.None, "");
+        }
+    }
+
+    /// <summary>Leadership changed (the election raises it): an event either way.</summary>
+    public void OnLeadershipChanged(bool leader, string reason) =>
+        _events.Record(EventKind.Leadership, "", "", leader ? "leader" : "follower", reason);
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    private OperatorResult? Precheck(string engineId)
+    {
+        if (!_engines.ContainsKey(engineId))
+        {
+            return OperatorResult.Refused(OperatorRefusal.UnknownEngine, $"no engine '{engineId}' in the catalog");
+        }
+
+        return _leadership.IsLeader
+            ? null
+            : OperatorResult.Refused(OperatorRefusal.NotLeader, $"this replica is not the leader (leader: {_leadership.Holder ?? "unknown"}); retry against the leader");
+    }
+
+    private Detection.Detection? Detect(EngineRecord record, DateTimeOffset now)
+    {
+        foreach (var detector in _detectors)
+        {
+            if (detector.Evaluate(record.History, now) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Under the lock: the detection episode of an engine ended (it looks fine).</summary>
+    private void ClearEpisode(EngineRecord record)
+    {
+        record.LastDetection = null;
+        record.LastDeferral = null;
+        if (record.State == EngineActionState.Escalated && record.History.Latest is { Routable: true })
+        {
+            record.State = EngineActionState.Serving;
+        }
+    }
+
+    /// <summary>Under the lock: a DETECTED event once per detector per episode.</summary>
+    private void Detected(EngineRecord record, Detection.Detection detection)
+    {
+        if (record.LastDetection != detection.Detector)
+        {
+            record.LastDetection = detection.Detector;
+            Record(EventKind.Detected, record, detection.Detector, detection.Reason);
+        }
+    }
+
+    /// <summary>Under the lock: act on a detection within the budgets, or say why not.</summary>
+    private void Decide(EngineRecord record, string source, string reason, DateTimeOffset now)
+    {
+        if (record.State == EngineActionState.Escalated || record.OperatorDrained)
+        {
+            return;
+        }
+
+        if (record.Ledger.BudgetSpent(now, _budget))
+        {
+            record.State = EngineActionState.Escalated;
+            Record(EventKind.Escalated, record, source, string.Create(CultureInfo.InvariantCulture,
+                $"restart budget spent: {record.Ledger.CountLastHour(now)} restarts in the last hour (at most {_budget.MaxRestartsPerHour}); an operator must look. Detected: {reason}"));
+            return;
+        }
+
+        if (record.Ledger.NotBefore(now, _budget) is { } notBefore)
+        {
+            Defer(record, source, "backoff", string.Create(CultureInfo.InvariantCulture,
+                $"back-off: no automatic restart before {notBefore:HH:mm:ss.fff} UTC ({record.Ledger.CountLastHour(now)} restart(s) in the last hour)"));
+            return;
+        }
+
+        if (CheckDisruption(record) is { } refusal)
+        {
+            Defer(record, source, "budget", refusal);
+            return;
+        }
+
+        BeginRestart(record, source, reason);
+    }
+
+    /// <summary>Under the lock: whether <see cref="Decide"/> would start a restart now.</summary>
+    private bool CouldAct(EngineRecord record, DateTimeOffset now) =>
+        record.State != EngineActionState.Escalated && !record.OperatorDrained && !record.Ledger.BudgetSpent(now, _budget)
+        && record.Ledger.NotBefore(now, _budget) is null && CheckDisruption(record) is null;
+
+    private void Defer(EngineRecord record, string source, string kind, string reason)
+    {
+        if (record.LastDeferral != kind)
+        {
+            record.LastDeferral = kind;
+            Record(EventKind.Deferred, record, source, reason);
+        }
+    }
+
+    /// <summary>Under the lock: the disruption budget of the engine's pool for an action on it.</summary>
+    private string? CheckDisruption(EngineRecord target)
+    {
+        var members = new List<PoolMember>();
+        foreach (var r in _engines.Values)
+        {
+            if (r.Engine.Pool != target.Engine.Pool)
+            {
+                continue;
+            }
+
+            var unavailable = r.OperatorDrained || r.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming;
+            var healthy = !unavailable && !r.WatchdogDrained && r.History.Latest is { Routable: true } && !_fleetState.IsDraining(r.Engine.Id);
+            members.Add(new PoolMember(r.Engine.Id, healthy, unavailable));
+        }
+
+        return DisruptionBudget.Check(target.Engine.Pool, target.Engine.Id, members, _budget);
+    }
+
+    /// <summary>Under the lock: marks the engine draining and starts the procedure; returns the DRAIN_STARTED event.</summary>
+    private Event BeginRestart(EngineRecord record, string source, string reason)
+    {
+        record.State = EngineActionState.Draining;
+        record.LastDeferral = null;
+        var e = Record(EventKind.DrainStarted, record, source, "draining before a restart: " + reason);
+        record.Work = Task.Run(() => RestartProcedureAsync(record, source, reason, _stopping.Token));
+        return e;
+    }
+
+    private async Task ConfirmAsync(EngineRecord record, Detection.Detection detection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var probe = await _probe.GenerateOneTokenAsync(record.Engine, _hung.ProbeTimeout, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                if (probe.Succeeded)
+                {
+                    record.LastProbePassedAt = _time.GetUtcNow();
+                    LogProbePassed(_logger, record.Engine.Id, detection.Detector, probe.Elapsed.TotalMilliseconds);
+                    return;
+                }
+
+                record.LastProbePassedAt = null;
+                var reason = string.Create(CultureInfo.InvariantCulture, $"{detection.Reason}; deep probe (1-token generation) failed: {probe.Detail}");
+                Detected(record, detection with { Reason = reason });
+                if (_leadership.IsLeader)
+                {
+                    // The procedure starts a task of its own; this one is about to end.
+                    record.Work = null;
+                    Decide(record, detection.Detector, reason, _time.GetUtcNow());
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RestartProcedureAsync(EngineRecord record, string source, string reason, CancellationToken cancellationToken)
+    {
+        var engine = record.Engine;
+        var started = _time.GetUtcNow();
+        try
+        {
+            await _fleetState.SetDrainingAsync(engine.Id, true, $"watchdog {source}: {reason}", cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                record.WatchdogDrained = true;
+            }
+
+            var drained = await WaitForDrainAsync(engine, cancellationToken).ConfigureAwait(false);
+            Record(EventKind.DrainCompleted, record, source, drained);
+
+            if (!_leadership.IsLeader)
+            {
+                Fail(record, source, "lost the leader lease before restarting; the engine stays drained for the next leader");
+                return;
+            }
+
+            lock (_lock)
+            {
+                record.State = EngineActionState.Restarting;
+                record.Ledger.Record(_time.GetUtcNow());
+            }
+
+            Record(EventKind.RestartRequested, record, source, $"restarting through {_restarter.Name}");
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(_options.RestartTimeout);
+                await _restarter.RestartAsync(engine, timeout.Token).ConfigureAwait(false);
+            }
+            catch (EngineRestartException ex)
+            {
+                Fail(record, source, $"{_restarter.Name} restart failed: {ex.Message}");
+                return;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                Fail(record, source, string.Create(CultureInfo.InvariantCulture, $"{_restarter.Name} restart did not finish within {_options.RestartTimeout.TotalSeconds:0} s"));
+                return;
+            }
+
+            lock (_lock)
+            {
+                record.State = EngineActionState.Warming;
+                record.History.Clear();
+            }
+
+            var restartedAt = _time.GetUtcNow();
+            var (warm, detail) = await WaitWarmAsync(engine, cancellationToken).ConfigureAwait(false);
+            if (!warm)
+            {
+                Fail(record, source, detail);
+                return;
+            }
+
+            Record(EventKind.Recovered, record, source, string.Create(CultureInfo.InvariantCulture,
+                $"healthy and warm {(_time.GetUtcNow() - restartedAt).TotalSeconds:0.0} s after the restart ({detail})"));
+            await _fleetState.SetDrainingAsync(engine.Id, false, $"watchdog {source}: recovered", cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                record.WatchdogDrained = false;
+                record.OperatorDrained = false;
+                record.State = EngineActionState.Serving;
+                record.History.Clear();
+                record.LastDetection = null;
+                record.LastDeferral = null;
+            }
+
+            var total = _time.GetUtcNow() - started;
+            Record(EventKind.Undrained, record, source, string.Create(CultureInfo.InvariantCulture,
+                $"back in service {total.TotalSeconds:0.0} s after the drain started"));
+            RestartCompleted?.Invoke(engine.Pool, total, true);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the drain flag stays; the next leader finds the engine drained and healthy and undrains it.
+        }
+        catch (Exception ex)
+        {
+            Fail(record, source, $"unexpected error: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    /// <summary>Raised when a restart procedure ends: pool, time from drain to undrain (or failure), success.</summary>
+    public event Action<string, TimeSpan, bool>? RestartCompleted;
+
+    private void Fail(EngineRecord record, string source, string reason)
+    {
+        lock (_lock)
+        {
+            record.State = EngineActionState.Serving;
+            record.History.Clear();
+            record.LastDetection = null;
+            record.LastDeferral = null;
+        }
+
+        Record(EventKind.Failed, record, source, reason + (record.WatchdogDrained ? "; the engine stays drained until it is healthy and warm" : ""));
+        RestartCompleted?.Invoke(record.Engine.Pool, TimeSpan.Zero, false);
+    }
+
+    /// <summary>Waits while in-flight requests can still finish; says why it stopped waiting.</summary>
+    private async Task<string> WaitForDrainAsync(EngineInfo engine, CancellationToken cancellationToken)
+    {
+        var start = _time.GetUtcNow();
+        var lastTokens = double.NaN;
+        var lastProgress = start;
+        while (true)
+        {
+            var inFlight = await _probe.ReadInFlightAsync(engine, cancellationToken).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            var waited = now - start;
+            var pastMinimum = waited >= _options.DrainMinimum;
+            if (inFlight is { } f)
+            {
+                if (f.GenerationTokensTotal != lastTokens)
+                {
+                    lastTokens = f.GenerationTokensTotal;
+                    lastProgress = now;
+                }
+
+                if (pastMinimum && f.Total == 0)
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"no request in flight after {waited.TotalSeconds:0.0} s");
+                }
+
+                if (pastMinimum && now - lastProgress >= _options.DrainNoProgressTimeout)
+                {
+                    return string.Create(CultureInfo.InvariantCulture,
+                        $"{f.Running:0} running and {f.Waiting:0} waiting made no progress for {(now - lastProgress).TotalSeconds:0.0} s: waiting cannot finish them");
+                }
+
+                if (waited >= _options.DrainTimeout)
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"drain timeout after {waited.TotalSeconds:0.0} s with {f.Running:0} running and {f.Waiting:0} waiting");
+                }
+            }
+            else if (pastMinimum)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"engine unreachable after {waited.TotalSeconds:0.0} s: nothing to wait for");
+            }
+
+            await Task.Delay(_options.PollInterval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until /health answers 200 and one token is generated, within the recovery timeout.</summary>
+    private async Task<(bool Warm, string Detail)> WaitWarmAsync(EngineInfo engine, CancellationToken cancellationToken)
+    {
+        var start = _time.GetUtcNow();
+        var last = "no answer yet";
+        while (true)
+        {
+            if (await _probe.IsHealthyAsync(engine, cancellationToken).ConfigureAwait(false))
+            {
+                var generation = await _probe.GenerateOneTokenAsync(engine, _options.WarmupTimeout, cancellationToken).ConfigureAwait(false);
+                if (generation.Succeeded)
+                {
+                    return (true, string.Create(CultureInfo.InvariantCulture, $"warm-up generation in {generation.Elapsed.TotalMilliseconds:0} ms"));
+                }
+
+                last = "warm-up generation failed: " + generation.Detail;
+            }
+            else
+            {
+                last = "/health not 200";
+            }
+
+            if (_time.GetUtcNow() - start >= _options.RecoveryTimeout)
+            {
+                return (false, string.Create(CultureInfo.InvariantCulture, $"not healthy and warm within {_options.RecoveryTimeout.TotalSeconds:0} s ({last})"));
+            }
+
+            await Task.Delay(_options.PollInterval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An engine left drained that looks healthy: warm it and undrain it.</summary>
+    private async Task RecoverAsync(EngineRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var generation = await _probe.GenerateOneTokenAsync(record.Engine, _options.WarmupTimeout, cancellationToken).ConfigureAwait(false);
+            if (!generation.Succeeded || !_leadership.IsLeader)
+            {
+                return;
+            }
+
+            await _fleetState.SetDrainingAsync(record.Engine.Id, false, "watchdog: healthy again", cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                record.WatchdogDrained = false;
+            }
+
+            Record(EventKind.Undrained, record, "recovery", string.Create(CultureInfo.InvariantCulture,
+                $"healthy again and warm (generation in {generation.Elapsed.TotalMilliseconds:0} ms) after a failed restart"));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private Event Record(EventKind kind, EngineRecord record, string source, string reason) =>
+        _events.Record(kind, record.Engine.Id, record.Engine.Pool, source, reason);
+
+    [LoggerMessage(EventId = 5110, Level = LogLevel.Warning, Message = "No fresh health view (older than {Seconds} s or none yet): the watchdog does not act")]
+    private static partial void LogStaleView(ILogger logger, double seconds);
+
+    [LoggerMessage(EventId = 5111, Level = LogLevel.Information, Message = "Deep probe of {Engine} answered in {Milliseconds:0} ms: not {Detector}")]
+    private static partial void LogProbePassed(ILogger logger, string engine, string detector, double milliseconds);
+
+    private sealed class EngineRecord(EngineInfo engine)
+    {
+        public EngineInfo Engine { get; } = engine;
+
+        public EngineHistory History { get; } = new(engine.Id);
+
+        public RestartLedger Ledger { get; } = new();
+
+        public EngineActionState State { get; set; }
+
+        /// <summary>The watchdog set the drain flag and has not lifted it.</summary>
+        public bool WatchdogDrained { get; set; }
+
+        /// <summary>An operator drained it: no automatic action until undrained.</summary>
+        public bool OperatorDrained { get; set; }
+
+        public string? LastDetection { get; set; }
+
+        public string? LastDeferral { get; set; }
+
+        public DateTimeOffset? LastProbePassedAt { get; set; }
+
+        /// <summary>The probe or procedure running for this engine, if any.</summary>
+        public Task? Work { get; set; }
+    }
+}

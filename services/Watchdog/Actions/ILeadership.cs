@@ -1,0 +1,10 @@
+namespace Platform.Watchdog.Actions;
+
+/// <summary>Whether this replica may act on engines now (the leader lease; a fake in unit tests).</summary>
+internal interface ILeadership
+{
+    bool IsLeader { get; }
+
+    /// <summary>The current holder as last seen (for error messages), or null.</summary>
+    string? Holder { get; }
+}

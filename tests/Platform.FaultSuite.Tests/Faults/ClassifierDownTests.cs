@@ -1,0 +1,69 @@
+using Platform.FaultSuite.Drills;
+using Platform.FaultSuite.Tests.Support;
+
+namespace Platform.FaultSuite.Tests.Faults;
+
+/// <summary>Fault 5: the classifier stops while traffic flows. Every request still succeeds, routed as general.</summary>
+[Collection(TopologyCollection.Name)]
+public sealed class ClassifierDownTests(TopologyFixture fixture)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task ClassifierStopped_UnderTraffic_EveryRequestSucceedsRoutedAsGeneral()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var output = TestContext.Current.TestOutputHelper!;
+        var platform = fixture.Platform;
+        await platform.WaitAllHealthyAsync(Timeout, ct);
+        using var http = GatewayChat.CreateClient();
+
+        // The classifier decides: a code prompt goes to the code pool.
+        await Wait.UntilAsync(async () => (await CodePromptPoolAsync()) == "enginecode", Timeout, "a code prompt routed to enginecode", ct);
+
+        var traffic = new Traffic(platform, workers: 8, maxTokens: 16, phase: "classifier up");
+        try
+        {
+            await traffic.WaitForAsync(60, Timeout, ct);
+
+            traffic.Phase = "stopping";
+            await platform.ControlAsync("classifier", "stop", ct);
+            traffic.Phase = "classifier down";
+            await traffic.WaitForAsync(120, Timeout, ct);
+
+            traffic.Phase = "restarting";
+            await platform.ControlAsync("classifier", "start", ct);
+            var back = await Wait.UntilAsync(async () => (await CodePromptPoolAsync()) == "enginecode", Timeout, "code prompts routed to enginecode again", ct);
+            traffic.Phase = "classifier back";
+            await traffic.WaitForAsync(20, Timeout, ct);
+            output.WriteLine($"classifier started again: code prompts routed to enginecode again after {back.TotalSeconds:0.00} s");
+        }
+        finally
+        {
+            await traffic.DisposeAsync();
+        }
+
+        foreach (var phase in new[] { "classifier up", "stopping", "classifier down", "restarting", "classifier back" })
+        {
+            output.WriteLine(traffic.Describe(phase));
+        }
+
+        var up = traffic.In("classifier up").Where(r => r.Result.Ok).Select(r => r.Result.TtftMs).ToList();
+        var down = traffic.In("classifier down").Where(r => r.Result.Ok).Select(r => r.Result.TtftMs).ToList();
+        output.WriteLine($"added TTFT while the classifier is down: p50 {GatewayChat.Ms(GatewayChat.Percentile(down, 0.5) - GatewayChat.Percentile(up, 0.5))}, "
+            + $"p99 {GatewayChat.Ms(GatewayChat.Percentile(down, 0.99) - GatewayChat.Percentile(up, 0.99))}");
+
+        Assert.True(traffic.Results.All(r => r.Result.Ok), "requests failed: " + Traffic.Failures(traffic.Results));
+        Assert.Contains(traffic.In("classifier up"), r => r.Code && r.Result.Pool == "enginecode");
+        var codeWhileDown = traffic.In("classifier down").Where(r => r.Code).ToList();
+        Assert.NotEmpty(codeWhileDown);
+        Assert.All(codeWhileDown, r => Assert.Equal("enginegeneral", r.Result.Pool));
+
+        async Task<string?> CodePromptPoolAsync()
+        {
+            var result = await GatewayChat.StreamAsync(http, platform.Gateway, platform.ApiKey, GatewayChat.CodePrompt, 4, ct);
+            Assert.True(result.Ok, $"probe request ended {result.End} {result.Status}");
+            return result.Pool;
+        }
+    }
+}

@@ -17,4 +17,12 @@ internal sealed class ClassifierOptions
     /// <summary>After a failed call, requests skip the classifier (as general) for this long, so an outage costs no latency.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SkipAfterFailure { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Longest wait between the channel's reconnection attempts while the classifier is unreachable. gRPC's default
+    /// (120 s, growing by 1.6x from 1 s) kept every request routed as general for up to two minutes after a classifier
+    /// that had been down for a minute came back.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:02:00")]
+    public TimeSpan MaxReconnectBackoff { get; set; } = TimeSpan.FromSeconds(2);
 }

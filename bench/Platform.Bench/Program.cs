@@ -9,6 +9,8 @@ return args.FirstOrDefault() switch
     "gateway-crash" => await GatewayResilienceBenchmarks.CrashAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-redis-outage" => await GatewayResilienceBenchmarks.RedisOutageAsync(BenchArgs.Parse(args.Skip(1))),
     "gateway-breaker-propagation" => await BreakerPropagationBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    "fault-disconnect-storm" => await FaultDrillBenchmarks.DisconnectStormAsync(BenchArgs.Parse(args.Skip(1))),
+    "gateway-soak" => await FaultDrillBenchmarks.SoakAsync(BenchArgs.Parse(args.Skip(1))),
     "classifier" => await ClassifierBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "healthscorer-parse" => await HealthScorerParseBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "spec-acceptance" => await SpecAcceptanceBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
@@ -56,6 +58,13 @@ static int Usage()
           gateway-breaker-propagation  2 gateways on one Redis, 3 engines: A opens an engine's breaker (real
                               failures), time until B holds it (p50/p99/max), B's requests kept off it
               --samples N (default 50)
+          fault-disconnect-storm  the whole topology (AppHost): N clients go away at once, half while waiting for
+                              the first token (engines hung), half mid-stream; time until the engines'
+                              vllm:num_requests_running + waiting are back to baseline (target 1 s)
+              --streams N          clients (default 1000)  --engine-speedup X  (AppHost's, default 1)
+          gateway-soak        the whole topology (AppHost): N concurrent streams through the gateway for a while:
+                              errors (must be 0), TTFT percentiles, tokens/s, gateway CPU and memory
+              --streams N  --seconds X  --max-tokens N (default 2000, 60, 64)  --engine-speedup X
           classifier          dev and test accuracy with per-class precision/recall; in-process latency on 4 KB prompts;
                               gRPC round trips on loopback against a classifier process; ClassifyBatch throughput
               --iterations N  --calls N  --batches N (default 200000, 20000, 20)  --out FILE

@@ -19,6 +19,14 @@ internal sealed class ClassifierOptions
     public TimeSpan SkipAfterFailure { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// Longest wait between the channel's reconnection attempts while the classifier is unreachable. gRPC's default
+    /// (120 s, growing by 1.6x from 1 s) kept every request routed as general for up to two minutes after a classifier
+    /// that had been down for a minute came back.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:02:00")]
+    public TimeSpan MaxReconnectBackoff { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// <c>code</c> or <c>general</c>: the classifier is not called and every request without a kind hint is routed as
     /// this kind (an experiment, e.g. misrouting code prompts to the general pool to watch speculative acceptance
     /// fall, or a stop-gap while the classifier misbehaves). <c>none</c> (default): the classifier decides.

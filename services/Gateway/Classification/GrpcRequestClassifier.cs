@@ -48,7 +48,11 @@ internal sealed partial class GrpcRequestClassifier : IRequestClassifier, IDispo
         var address = string.IsNullOrWhiteSpace(_options.Address) ? configuration["services:classifier:grpc:0"] : _options.Address;
         if (!string.IsNullOrWhiteSpace(address) && Uri.TryCreate(address, UriKind.Absolute, out var uri))
         {
-            _channel = GrpcChannel.ForAddress(uri);
+            _channel = GrpcChannel.ForAddress(uri, new GrpcChannelOptions
+            {
+                InitialReconnectBackoff = TimeSpan.FromMilliseconds(Math.Min(1000, _options.MaxReconnectBackoff.TotalMilliseconds)),
+                MaxReconnectBackoff = _options.MaxReconnectBackoff,
+            });
             _client = new Classifier.V1.Classifier.ClassifierClient(_channel);
         }
     }

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+
+namespace Platform.FaultSuite.Drills;
+
+/// <summary>One wave of the storm: how many clients went away at once, and how long the engines took to let go.</summary>
+internal sealed record StormWave(string Name, int Streams, double PeakRunning, double PeakWaiting, double TimeToBaselineMs, int ClientCancelled, int EndedOtherwise);
+
+/// <summary>
+/// A storm of client disconnects through the gateway: one wave of clients that go away while they wait for the first
+/// token (every engine hung: requests are accepted, counted as running or waiting, and never answered), one wave that
+/// goes away mid-stream (every stream has its first content). Each wave is cancelled at once; the engines'
+/// <c>vllm:num_requests_running</c> + <c>_waiting</c> are read every few milliseconds until they are back at the
+/// baseline measured before the storm.
+/// </summary>
+internal static class DisconnectStorm
+{
+    public static async Task<(double Baseline, StormWave WaitingForFirstToken, StormWave MidStream)> RunAsync(
+        PlatformProcess platform, int streams, Action<string> log, CancellationToken ct)
+    {
+        using var http = GatewayChat.CreateClient();
+        using var metrics = new HttpClient();
+        var engines = platform.Engines.Values.ToList();
+        var baseline = await WaitForBaselineAsync(metrics, engines, TimeSpan.FromSeconds(60), ct);
+        log($"baseline before the storm: {baseline} running + waiting over {engines.Count} engines");
+
+        var half = streams / 2;
+        await SetFaultsAsync(metrics, engines, new { hang = true, lieHealth = true }, ct);
+        StormWave waiting;
+        try
+        {
+            waiting = await WaveAsync("waiting for the first token", half, maxTokens: 64, untilFirstContent: false);
+        }
+        finally
+        {
+            await SetFaultsAsync(metrics, engines, new { }, CancellationToken.None);
+        }
+
+        await WaitForBaselineAsync(metrics, engines, TimeSpan.FromSeconds(30), ct);
+        var midStream = await WaveAsync("mid-stream", streams - half, maxTokens: 4000, untilFirstContent: true);
+        return (baseline, waiting, midStream);
+
+        async Task<StormWave> WaveAsync(string name, int count, int maxTokens, bool untilFirstContent)
+        {
+            using var storm = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var started = 0;
+            var tasks = new Task<ChatResult>[count];
+            for (var i = 0; i < count; i++)
+            {
+                var prompt = (i % 2 == 0 ? GatewayChat.GeneralPrompt : GatewayChat.CodePrompt) + $" (#{i})";
+                tasks[i] = Task.Run(() => GatewayChat.StreamAsync(http, platform.Gateway, platform.ApiKey, prompt, maxTokens, storm.Token, () => Interlocked.Increment(ref started)), ct);
+            }
+
+            // Every request must be in flight before the storm: at the engines (hung), or streaming (mid-stream).
+            double peakRunning = 0, peakWaiting = 0;
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                var (running, waiting) = await EngineLoad.ReadAsync(metrics, engines, ct);
+                peakRunning = Math.Max(peakRunning, running);
+                peakWaiting = Math.Max(peakWaiting, waiting);
+                var ready = untilFirstContent ? Volatile.Read(ref started) >= count : running + waiting >= baseline + count;
+                if (ready)
+                {
+                    break;
+                }
+
+                var early = tasks.Where(t => t.IsCompleted).Select(t => t.Result).ToList();
+                if (early.Count > 0)
+                {
+                    throw new InvalidOperationException($"{name}: {early.Count} requests ended before the storm: "
+                        + string.Join(", ", early.GroupBy(r => (r.End, r.Status)).Select(g => $"{g.Key.End}/{g.Key.Status} x{g.Count()}")));
+                }
+
+                if (clock.Elapsed > TimeSpan.FromSeconds(90))
+                {
+                    throw new TimeoutException($"{name}: {count} requests not all in flight after 90 s (engines: {running} running, {waiting} waiting; {started} streaming)");
+                }
+
+                await Task.Delay(10, ct);
+            }
+
+            log($"{name}: {count} requests in flight after {clock.Elapsed.TotalSeconds:0.0} s (engines: {peakRunning} running, {peakWaiting} waiting); every client goes away now");
+            var storm0 = Stopwatch.GetTimestamp();
+            await storm.CancelAsync();
+            double toBaseline;
+            while (true)
+            {
+                var (running, waiting) = await EngineLoad.ReadAsync(metrics, engines, ct);
+                if (running + waiting <= baseline)
+                {
+                    toBaseline = Stopwatch.GetElapsedTime(storm0).TotalMilliseconds;
+                    break;
+                }
+
+                if (Stopwatch.GetElapsedTime(storm0) > TimeSpan.FromSeconds(60))
+                {
+                    throw new TimeoutException($"{name}: engines still report {running} running, {waiting} waiting 60 s after every client went away");
+                }
+
+                await Task.Delay(5, ct);
+            }
+
+            var results = await Task.WhenAll(tasks);
+            var cancelled = results.Count(r => r.End == ChatEnd.ClientCancelled);
+            log($"{name}: engines back to baseline {toBaseline:0} ms after {count} clients went away ({cancelled} cancelled by their client, {count - cancelled} ended otherwise)");
+            return new StormWave(name, count, peakRunning, peakWaiting, toBaseline, cancelled, count - cancelled);
+        }
+    }
+
+    public static async Task<double> WaitForBaselineAsync(HttpClient metrics, IReadOnlyList<Uri> engines, TimeSpan timeout, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var (running, waiting) = await EngineLoad.ReadAsync(metrics, engines, ct);
+            if (running + waiting == 0)
+            {
+                return 0;
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"engines not idle within {timeout.TotalSeconds:0} s: {running} running, {waiting} waiting");
+            }
+
+            await Task.Delay(50, ct);
+        }
+    }
+
+    private static async Task SetFaultsAsync(HttpClient http, IEnumerable<Uri> engines, object faults, CancellationToken ct) =>
+        await Task.WhenAll(engines.Select(async engine =>
+        {
+            using var response = await http.PostAsJsonAsync(new Uri(engine, "admin/faults"), faults, ct);
+            response.EnsureSuccessStatusCode();
+        }));
+}

@@ -3,9 +3,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Platform.Fleet.Tests.Fixtures;
+namespace Platform.Tests.Shared;
 
-/// <summary>A real redis-server on a free loopback port, with no persistence; can be stopped and restarted on the same port.</summary>
+/// <summary>
+/// A real redis-server on a free loopback port, with no persistence; can be stopped and restarted on the same port.
+/// One source for every test project that needs Redis (linked through tests/Shared/Shared.props).
+/// </summary>
 internal sealed class RedisServer : IAsyncDisposable
 {
     private Process? _process;
@@ -54,7 +57,16 @@ internal sealed class RedisServer : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        await Poll.UntilAsync(PingsAsync, TimeSpan.FromSeconds(10), $"redis-server on port {Port}");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await PingsAsync())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"redis-server on port {Port} did not answer PING within 10 s.");
+            }
+
+            await Task.Delay(50);
+        }
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();

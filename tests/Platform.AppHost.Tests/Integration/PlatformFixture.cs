@@ -5,7 +5,7 @@ namespace Platform.AppHost.Tests.Integration;
 /// <summary>One full platform (Redis and four engines) started as a real AppHost process for a test class.</summary>
 public sealed class PlatformFixture : IAsyncLifetime
 {
-    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(180);
 
     internal AppHostProcess AppHost { get; private set; } = null!;
 

@@ -24,7 +24,7 @@ public sealed class TelemetryTests
         var ct = TestContext.Current.CancellationToken;
         await using var collector = await OtlpCollector.StartAsync(ct);
         await using var appHost = AppHostProcess.Start("--otlp-endpoint", collector.Url.ToString().TrimEnd('/'), "--otlp-protocol", "http/protobuf");
-        await appHost.WaitForReadyAsync(TimeSpan.FromSeconds(90));
+        await appHost.WaitForReadyAsync(PlatformFixture.ReadyTimeout);
 
         // OTLP/HTTP bodies are protobuf; resource attribute values appear in them as plain UTF-8 strings.
         string[] replicas = ["enginegeneral-0", "enginegeneral-1", "enginecode-0", "enginefallback-0"];

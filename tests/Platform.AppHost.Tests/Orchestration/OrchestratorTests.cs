@@ -12,7 +12,7 @@ namespace Platform.AppHost.Tests.Orchestration;
 [Collection(ProcessCollection.Name)]
 public sealed class OrchestratorTests
 {
-    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
 
     private static int RedisPort(InProcessPlatform platform) => platform.Replica("redis-0").Endpoints[0].Port;
 

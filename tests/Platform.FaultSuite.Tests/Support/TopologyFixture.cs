@@ -10,7 +10,7 @@ namespace Platform.FaultSuite.Tests.Support;
 /// </summary>
 public sealed class TopologyFixture : IAsyncLifetime
 {
-    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(180);
 
     private static readonly string AppHostDll =
         typeof(TopologyFixture).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().First(a => a.Key == "AppHostOutput").Value!;

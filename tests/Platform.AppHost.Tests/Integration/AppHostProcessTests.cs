@@ -12,7 +12,7 @@ namespace Platform.AppHost.Tests.Integration;
 [Collection(ProcessCollection.Name)]
 public sealed class AppHostProcessTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     private static readonly Dictionary<string, (string Model, int Replicas)> Pools = new()
     {

@@ -335,7 +335,8 @@ internal static class GatewayBenchmarks
         private readonly Lock _lock = new();
         private readonly List<double> _ttft = [];
         private readonly List<double> _duration = [];
-        private readonly List<double> _rates = [];
+        private double _decodeTokens;
+        private double _decodeSeconds;
         private readonly List<double> _gatewayMs = [];
         private readonly List<double> _engineMs = [];
         private readonly Dictionary<string, List<double>> _ttftByEngine = new(StringComparer.Ordinal);
@@ -380,7 +381,10 @@ internal static class GatewayBenchmarks
 
                 if (result.DurationMs > result.TtftMs)
                 {
-                    _rates.Add((result.Tokens - 1) / ((result.DurationMs - result.TtftMs) / 1000.0));
+                    // Summed, not averaged per stream: a stream whose last tokens arrived in one read has a decode
+                    // time near zero and would dominate a mean of per-stream rates.
+                    _decodeTokens += result.Tokens - 1;
+                    _decodeSeconds += (result.DurationMs - result.TtftMs) / 1000.0;
                 }
             }
         }
@@ -448,7 +452,7 @@ internal static class GatewayBenchmarks
         {
             lock (_lock)
             {
-                return _rates.Count == 0 ? double.NaN : _rates.Average();
+                return _decodeSeconds <= 0 ? double.NaN : _decodeTokens / _decodeSeconds;
             }
         }
     }

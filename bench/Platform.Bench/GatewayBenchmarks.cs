@@ -83,12 +83,14 @@ internal static class GatewayBenchmarks
 
     public static async Task<int> RoutingAsync(BenchArgs args)
     {
-        var concurrency = args.Int("concurrency", 32);
+        // Long prompts at a moderate concurrency: an engine's slowdown shows in its prefill, and six processes on a
+        // small machine at higher concurrency make every TTFT mostly a wait for a core, whichever engine serves it.
+        var concurrency = args.Int("concurrency", 16);
         var requests = args.Int("requests", 40);
         var warmup = args.Int("warmup", 4);
         var slowdown = args.Double("slowdown", 4);
         var affinity = args.String("prefix-affinity") is "true";
-        var promptTokens = args.Int("prompt-tokens", 256);
+        var promptTokens = args.Int("prompt-tokens", 1024);
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(20));
         var ct = cts.Token;
 

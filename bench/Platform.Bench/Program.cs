@@ -44,9 +44,9 @@ static int Usage()
                               (the routing before) and latency-aware, and the share of requests each engine served;
                               one gateway each, every worker taking them in turn
               --concurrency N  --requests N (per worker and gateway)  --warmup N  --slowdown X
-                                   (default 32, 40, 4, 4)
+                                   (default 16, 40, 4, 4)
               --prefix-affinity    leave prefix affinity on (default off: the policy alone decides)
-              --prompt-tokens N    prompt size, a different prompt per request (default 256; 0: the one short prompt)
+              --prompt-tokens N    prompt size, a different prompt per request (default 1024; 0: the one short prompt)
           gateway-crash       3 engines under streaming load; one crashes mid-stream: the streams on it, how each
                               ended (continued, retried, explicit error event, silently truncated: must be 0),
                               continued streams checked for tokens and usage

@@ -18,16 +18,17 @@ internal static class FaultDrillBenchmarks
     {
         var streams = args.Int("streams", 1000);
         await using var platform = await StartAsync(args);
+        var loadBefore = LoadAverage();
         var (baseline, waiting, midStream) = await DisconnectStorm.RunAsync(platform, streams, Console.WriteLine, CancellationToken.None);
         Console.WriteLine();
-        Console.WriteLine($"Storm of {streams} client disconnects through the gateway (baseline {baseline} running + waiting on {platform.Engines.Count} engines). Load average: {LoadAverage()}");
+        Console.WriteLine($"Storm of {streams} client disconnects through the gateway (baseline {baseline} running + waiting on {platform.Engines.Count} engines). Load average (1 min) before / after: {loadBefore} / {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| wave | clients | engines' peak running / waiting | cancelled by the client | ended otherwise | time to baseline |");
-        Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        Console.WriteLine("| wave | clients | engines' peak running / waiting | cancelled by the client | ended otherwise | clients' requests ended | gateway holds no engine request | time to baseline |");
+        Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var wave in new[] { waiting, midStream })
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {wave.Name} | {wave.Streams} | {wave.PeakRunning} / {wave.PeakWaiting} | {wave.ClientCancelled} | {wave.EndedOtherwise} | {wave.TimeToBaselineMs:0} ms |"));
+                $"| {wave.Name} | {wave.Streams} | {wave.PeakRunning} / {wave.PeakWaiting} | {wave.ClientCancelled} | {wave.EndedOtherwise} | {wave.ClientsEndedMs:0} ms | {wave.GatewayReleasedMs:0} ms | {wave.TimeToBaselineMs:0} ms |"));
         }
 
         return waiting.EndedOtherwise + midStream.EndedOtherwise == 0 && waiting.TimeToBaselineMs <= 1000 && midStream.TimeToBaselineMs <= 1000 ? 0 : 1;

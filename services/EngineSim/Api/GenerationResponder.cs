@@ -34,10 +34,23 @@ internal sealed partial class GenerationResponder(IInferenceEngine engine, Fault
         }
 
         var started = false;
+        var outputs = ChoiceStreams.RunAsync(engine, plan, cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
         {
-            await foreach (var (choice, output) in ChoiceStreams.RunAsync(engine, plan, cancellationToken).ConfigureAwait(false))
+            // The first step queues the request (or refuses it at once: a prompt larger than the cache, a dead engine,
+            // answered with an error status by the caller). Once it is queued the status and headers leave at once, as
+            // vLLM's StreamingResponse sends them before the first token: a client that waits for its first token is
+            // then reading the body, and going away costs it a closed connection, not a cancelled request.
+            var next = outputs.MoveNextAsync();
+            if (!next.IsCompleted)
             {
+                await response.StartAsync(cancellationToken).ConfigureAwait(false);
+                await response.BodyWriter.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            for (; await next.ConfigureAwait(false); next = outputs.MoveNextAsync())
+            {
+                var (choice, output) = outputs.Current;
                 await faults.Controller.WaitWhileHungAsync(cancellationToken).ConfigureAwait(false);
                 var s = state[choice];
                 s.Observe(output);
@@ -77,9 +90,13 @@ internal sealed partial class GenerationResponder(IInferenceEngine engine, Fault
         {
             LogClientGone(logger, plan.Id);
         }
-        catch (EngineDeadException) when (started)
+        catch (EngineDeadException) when (response.HasStarted)
         {
             await WriteStreamErrorAsync(http, sse, OpenAiException.ForStatus(StatusCodes.Status500InternalServerError, "The engine is dead."), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await outputs.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -56,11 +56,24 @@ internal static class EngineSideExtensions
         services.TryAddSingleton<BreakerProber>();
         services.AddHostedService(sp => sp.GetRequiredService<BreakerProber>());
 
+        services.AddEngineHttpClient();
         services.TryAddSingleton<IUpstreamClient, EngineHttpClient>();
         services.TryAddSingleton<RetryBudget>();
         services.TryAddSingleton<IGenerationPipeline, GenerationPipeline>();
         return builder;
     }
+
+    /// <summary>
+    /// The HTTP client of engine calls: ServiceDefaults' streaming client (no total timeout, no resilience handler, no
+    /// drain of a half-read response) without the factory's logging handlers and without the service-discovery handler
+    /// that ServiceDefaults gives every client. Engines are called at the addresses the catalog resolved, so neither does
+    /// anything for them, and every delegating handler is one more async frame that a cancelled call unwinds through with
+    /// its exception: a storm of client disconnects cancels a thousand calls at once.
+    /// </summary>
+    public static IHttpClientBuilder AddEngineHttpClient(this IServiceCollection services) =>
+        services.AddStreamingHttpClient(EngineHttpClient.HttpClientName)
+            .RemoveAllLoggers()
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear());
 
     private static void AddValidatedOptions<T>(IServiceCollection services, string section) where T : class =>
         services.AddOptions<T>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();

@@ -12,13 +12,16 @@ using Platform.Gateway.Pipeline;
 namespace Platform.Gateway.Upstream;
 
 /// <summary>
-/// Calls an engine's <c>/v1/chat/completions</c> or <c>/v1/completions</c> over the ServiceDefaults streaming client
-/// (HTTP/1.1, no total timeout, no drain) and parses its SSE stream from a <see cref="PipeReader"/>, line by line.
+/// Calls an engine's <c>/v1/chat/completions</c> or <c>/v1/completions</c> over the engine client (ServiceDefaults'
+/// streaming client without delegating handlers: HTTP/1.1, no total timeout, no drain) and parses its SSE stream from a <see cref="PipeReader"/>, line by line.
 /// The time-to-first-token timeout runs from the request to the first data event (comments do not count), then the
 /// idle timeout bounds every wait for the next bytes; neither runs while the consumer holds the stream.
 /// </summary>
 internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOptions<UpstreamOptions> options, TimeProvider timeProvider) : IUpstreamClient
 {
+    /// <summary>The named HTTP client of engine calls (<see cref="EngineSideExtensions.AddEngineHttpClient"/>).</summary>
+    public const string HttpClientName = "platform-engine";
+
     // A streamed chunk is a few hundred bytes; a small segment keeps an open stream's footprint low while it waits
     // (a larger event simply spans segments).
     private const int ReadBufferSize = 2048;
@@ -52,6 +55,12 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
             var pending = new List<UpstreamEvent>(8);
             var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
             var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: ReadBufferSize / 4, leaveOpen: false));
+
+            // The caller going away (or a timer) cancels the pending read as a value, not an exception: the pipe's read of
+            // the engine's connection is cancelled at once (HTTP/1.1 closes the connection, so the engine frees the
+            // sequence), and the read returns IsCanceled. A storm of client disconnects then costs no exception unwinding
+            // through this iterator and the pipe, a thousand at once.
+            var cancelRead = linked.Token.UnsafeRegister(static r => ((PipeReader)r!).CancelPendingRead(), reader);
             try
             {
                 while (true)
@@ -61,7 +70,7 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
                     timeout.CancelAfter(state.FirstEventSeen
                         ? _options.IdleTimeout
                         : Max(_options.FirstTokenTimeout - timeProvider.GetElapsedTime(started), TimeSpan.FromTicks(1)));
-                    var end = await ReadBatchAsync(reader, state, pending, linked.Token, cancellationToken).ConfigureAwait(false);
+                    var end = await ReadBatchAsync(reader, state, pending, cancellationToken).ConfigureAwait(false);
                     timeout.CancelAfter(Timeout.InfiniteTimeSpan);
                     foreach (var e in pending)
                     {
@@ -78,6 +87,8 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
             }
             finally
             {
+                // Unregistered first (waiting for a callback in progress), so nothing cancels a completed reader.
+                cancelRead.Dispose();
                 await reader.CompleteAsync().ConfigureAwait(false);
             }
         }
@@ -97,7 +108,7 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
         };
         try
         {
-            var client = httpClientFactory.CreateClient(Extensions.StreamingHttpClientName);
+            var client = httpClientFactory.CreateClient(HttpClientName);
             var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
             return (response, null);
         }
@@ -156,14 +167,19 @@ internal sealed class EngineHttpClient(IHttpClientFactory httpClientFactory, IOp
         return null;
     }
 
-    /// <summary>Reads what is available, parses every complete line into <paramref name="pending"/>; non-null at the end.</summary>
+    /// <summary>Reads what is available, parses every complete line into <paramref name="pending"/>; non-null at the end (or when the read was cancelled).</summary>
     private static async ValueTask<UpstreamEnd?> ReadBatchAsync(
-        PipeReader reader, StreamState state, List<UpstreamEvent> pending, CancellationToken token, CancellationToken callerToken)
+        PipeReader reader, StreamState state, List<UpstreamEvent> pending, CancellationToken callerToken)
     {
         ReadResult result;
         try
         {
-            result = await reader.ReadAsync(token).ConfigureAwait(false);
+            // Cancelled through CancelPendingRead (see StreamAsync), never through a token.
+            result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+            if (result.IsCanceled)
+            {
+                return Cancelled(callerToken, state.FirstEventSeen);
+            }
         }
         catch (OperationCanceledException)
         {

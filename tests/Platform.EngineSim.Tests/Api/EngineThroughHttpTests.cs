@@ -132,4 +132,31 @@ public sealed class EngineThroughHttpTests
 
         await EngineSimServer.WaitUntilAsync(async () => await InEngine() == 0, TimeSpan.FromSeconds(5), "the hung request to be freed");
     }
+
+    [Fact]
+    public async Task Stream_QueuedRequest_HeadersLeaveBeforeTheFirstToken_ClientGoingAwayFreesIt()
+    {
+        // vLLM's StreamingResponse sends the status and headers before the first token; the engine is hung here, so no
+        // token ever comes and only the headers can have been sent.
+        await using var server = await EngineSimServer.StartAsync("--model m --max-model-len 2048 --num-gpu-blocks-override 512 --sim-hang");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var message = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = new StringContent("""{"messages":[{"role":"user","content":"hello?"}],"max_tokens":5,"stream":true}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+
+        using var response = await server.Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancel.Token).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        async Task<double> InEngine() => await server.MetricAsync("vllm:num_requests_running") + await server.MetricAsync("vllm:num_requests_waiting");
+        await EngineSimServer.WaitUntilAsync(async () => await InEngine() == 1, TimeSpan.FromSeconds(5), "the request to be queued");
+
+        // The client waits for its first token in the body and goes away: its connection closes.
+        await using var body = await response.Content.ReadAsStreamAsync(Ct);
+        var read = body.ReadAsync(new byte[256], cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+        await EngineSimServer.WaitUntilAsync(async () => await InEngine() == 0, TimeSpan.FromSeconds(5), "the request to be freed");
+    }
 }

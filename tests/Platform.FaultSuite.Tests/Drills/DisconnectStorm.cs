@@ -1,10 +1,18 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
+using System.Text.Json;
 
 namespace Platform.FaultSuite.Drills;
 
-/// <summary>One wave of the storm: how many clients went away at once, and how long the engines took to let go.</summary>
-internal sealed record StormWave(string Name, int Streams, double PeakRunning, double PeakWaiting, double TimeToBaselineMs, int ClientCancelled, int EndedOtherwise);
+/// <summary>
+/// One wave of the storm: how many clients went away at once, and how long the engines took to let go. Where the time
+/// went, from the moment the clients cancel: every client's request ended (<see cref="ClientsEndedMs"/>), the gateway
+/// holds no engine request any more (<see cref="GatewayReleasedMs"/>, its <c>/admin/fleet</c> in-flight counts), and
+/// each engine is back at zero (<see cref="EngineReleasedMs"/>, engine id to milliseconds); NaN when not seen.
+/// </summary>
+internal sealed record StormWave(
+    string Name, int Streams, double PeakRunning, double PeakWaiting, double TimeToBaselineMs, int ClientCancelled, int EndedOtherwise,
+    double ClientsEndedMs, double GatewayReleasedMs, IReadOnlyDictionary<string, double> EngineReleasedMs);
 
 /// <summary>
 /// A storm of client disconnects through the gateway: one wave of clients that go away while they wait for the first
@@ -20,7 +28,10 @@ internal static class DisconnectStorm
     {
         using var http = GatewayChat.CreateClient();
         using var metrics = new HttpClient();
+        using var admin = new HttpClient { BaseAddress = platform.Gateway };
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", PlatformProcess.AdminKey);
         var engines = platform.Engines.Values.ToList();
+        var engineIds = platform.Engines.Keys.ToList();
         var baseline = await WaitForBaselineAsync(metrics, engines, TimeSpan.FromSeconds(60), ct);
         log($"baseline before the storm: {baseline} running + waiting over {engines.Count} engines");
 
@@ -83,19 +94,39 @@ internal static class DisconnectStorm
             log($"{name}: {count} requests in flight after {clock.Elapsed.TotalSeconds:0.0} s (engines: {peakRunning} running, {peakWaiting} waiting); every client goes away now");
             var storm0 = Stopwatch.GetTimestamp();
             await storm.CancelAsync();
+
+            // Three independent watches, so a slow answer from one side never delays the reading of another: the
+            // clients' requests, the gateway's in-flight engine requests, and the engines' gauges (the figure).
+            var clientsEnded = Task.WhenAll(tasks).ContinueWith(_ => Stopwatch.GetElapsedTime(storm0).TotalMilliseconds, TaskScheduler.Default);
+            using var watch = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            watch.CancelAfter(TimeSpan.FromSeconds(60));
+            var gatewaySeries = new List<(double Ms, int InFlight)>();
+            var engineSeries = new List<(double Ms, double Load)>();
+            var gatewayReleased = WatchGatewayAsync(admin, storm0, gatewaySeries, watch.Token);
+            var engineReleased = engineIds.ToDictionary(id => id, _ => double.NaN);
             double toBaseline;
             while (true)
             {
-                var (running, waiting) = await EngineLoad.ReadAsync(metrics, engines, ct);
-                if (running + waiting <= baseline)
+                var loads = await Task.WhenAll(engines.Select(e => EngineLoad.ReadAsync(metrics, [e], ct)));
+                var elapsed = Stopwatch.GetElapsedTime(storm0).TotalMilliseconds;
+                engineSeries.Add((elapsed, loads.Sum(l => l.Running + l.Waiting)));
+                for (var i = 0; i < loads.Length; i++)
                 {
-                    toBaseline = Stopwatch.GetElapsedTime(storm0).TotalMilliseconds;
+                    if (double.IsNaN(engineReleased[engineIds[i]]) && loads[i].Running + loads[i].Waiting == 0)
+                    {
+                        engineReleased[engineIds[i]] = elapsed;
+                    }
+                }
+
+                if (loads.Sum(l => l.Running + l.Waiting) <= baseline)
+                {
+                    toBaseline = elapsed;
                     break;
                 }
 
                 if (Stopwatch.GetElapsedTime(storm0) > TimeSpan.FromSeconds(60))
                 {
-                    throw new TimeoutException($"{name}: engines still report {running} running, {waiting} waiting 60 s after every client went away");
+                    throw new TimeoutException($"{name}: engines still report {loads.Sum(l => l.Running)} running, {loads.Sum(l => l.Waiting)} waiting 60 s after every client went away");
                 }
 
                 await Task.Delay(5, ct);
@@ -104,7 +135,13 @@ internal static class DisconnectStorm
             var results = await Task.WhenAll(tasks);
             var cancelled = results.Count(r => r.End == ChatEnd.ClientCancelled);
             log($"{name}: engines back to baseline {toBaseline:0} ms after {count} clients went away ({cancelled} cancelled by their client, {count - cancelled} ended otherwise)");
-            return new StormWave(name, count, peakRunning, peakWaiting, toBaseline, cancelled, count - cancelled);
+            var clientsMs = await clientsEnded;
+            var gatewayMs = await gatewayReleased;
+            log($"{name}: every client's request ended {clientsMs:0} ms, the gateway held no engine request {gatewayMs:0} ms, engines at zero: "
+                + string.Join(", ", engineReleased.Select(e => $"{e.Key} {e.Value:0} ms")));
+            log($"{name}: engines over time: " + string.Join(" ", engineSeries.Select(e => $"{e.Ms:0}:{e.Load}")));
+            log($"{name}: gateway in flight over time: " + string.Join(" ", gatewaySeries.Select(e => $"{e.Ms:0}:{e.InFlight}")));
+            return new StormWave(name, count, peakRunning, peakWaiting, toBaseline, cancelled, count - cancelled, clientsMs, gatewayMs, engineReleased);
         }
     }
 
@@ -125,6 +162,30 @@ internal static class DisconnectStorm
             }
 
             await Task.Delay(50, ct);
+        }
+    }
+
+    /// <summary>Milliseconds from <paramref name="storm0"/> until the gateway's <c>/admin/fleet</c> shows no request in flight to any engine; NaN if not within the watch.</summary>
+    private static async Task<double> WatchGatewayAsync(HttpClient admin, long storm0, List<(double Ms, int InFlight)> series, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                using var fleet = JsonDocument.Parse(await admin.GetStringAsync("admin/fleet", ct));
+                var inFlight = fleet.RootElement.GetProperty("engines").EnumerateArray().Sum(e => e.GetProperty("inFlight").GetInt32());
+                series.Add((Stopwatch.GetElapsedTime(storm0).TotalMilliseconds, inFlight));
+                if (inFlight == 0)
+                {
+                    return Stopwatch.GetElapsedTime(storm0).TotalMilliseconds;
+                }
+
+                await Task.Delay(5, ct);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return double.NaN;
         }
     }
 

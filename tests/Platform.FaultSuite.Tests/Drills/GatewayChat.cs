@@ -47,6 +47,11 @@ internal static class GatewayChat
         MaxConnectionsPerServer = maxConnections,
         PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
         ConnectTimeout = TimeSpan.FromSeconds(30),
+
+        // A client that gives up on a stream goes away: its connection closes at once. By default a disposed, half-read
+        // response is drained in the background (up to 1 MiB for up to 2 s) to keep the connection, so a client cancelled
+        // between two reads stayed connected, and its stream kept running at the engine, for 2 s.
+        MaxResponseDrainSize = 0,
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,

@@ -18,7 +18,7 @@ public sealed class EngineHttpClientTests
     private static EngineHttpClient Client(TimeSpan? firstToken = null, TimeSpan? idle = null)
     {
         var services = new ServiceCollection();
-        services.AddStreamingHttpClient(Microsoft.Extensions.Hosting.Extensions.StreamingHttpClientName);
+        services.AddEngineHttpClient();
         var provider = services.BuildServiceProvider();
         var options = new UpstreamOptions
         {
@@ -225,5 +225,51 @@ public sealed class EngineHttpClientTests
 
         Assert.Equal(UpstreamError.Canceled, Assert.IsType<UpstreamEnd>(events[^1]).Error);
         await aborted.Task.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task StreamAsync_CallerCancelsAfterHeadersBeforeFirstEvent_CanceledAndEngineSeesAbort()
+    {
+        // As vLLM answers a stream: status and headers at once, then nothing until the first token.
+        var headersSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await ScriptedEngineServer.StartAsync(async ctx =>
+        {
+            ctx.RequestAborted.Register(() => aborted.TrySetResult());
+            ctx.Response.ContentType = "text/event-stream";
+            await ctx.Response.StartAsync(ctx.RequestAborted);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+            headersSent.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        });
+        using var cts = new CancellationTokenSource();
+        var events = Collect(Client(), Request(server.BaseUri), cts.Token);
+        await headersSent.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        await cts.CancelAsync();
+
+        var end = Assert.IsType<UpstreamEnd>(Assert.Single(await events.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken)));
+        Assert.Equal(UpstreamError.Canceled, end.Error);
+        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void AddEngineHttpClient_UnderServiceDefaults_NoDelegatingHandlerBeforeTheSocketsHandler()
+    {
+        // ServiceDefaults gives every client logging and service-discovery handlers; each is one more frame that a
+        // cancelled engine call (a client disconnect) unwinds through with its exception.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.AddServiceDefaults();
+        builder.Services.AddEngineHttpClient();
+        using var provider = builder.Services.BuildServiceProvider();
+
+        var chain = new List<string>();
+        for (HttpMessageHandler? h = provider.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler(EngineHttpClient.HttpClientName); h is not null; h = (h as DelegatingHandler)?.InnerHandler)
+        {
+            chain.Add(h.GetType().Name);
+        }
+
+        Assert.Equal(nameof(SocketsHttpHandler), chain[^1]);
+        Assert.DoesNotContain(chain, name => name.Contains("Logging", StringComparison.Ordinal) || name.Contains("Resolving", StringComparison.Ordinal));
     }
 }

@@ -14,6 +14,8 @@ internal readonly struct NamingSink(HashSet<string> names) : IFeatureSink
 
     public HashSet<string> Names { get; } = names;
 
+    public bool NeedsText => true;
+
     public Concept Word(ulong hash, ReadOnlySpan<char> word)
     {
         Names.Add(string.Concat("w:", word));

@@ -1,8 +1,5 @@
 using System.Buffers;
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Platform.Classifier.Features;
 
@@ -363,29 +360,8 @@ internal static class FeatureExtractor
         return table;
     }
 
-    // Lines of up to this many 64-character blocks keep their masks on the stack (4 KiB prefixes need 64).
-    private const int MaxStackBlocks = 96;
-
-    /// <summary>
-    /// Cuts a prose line into words, 64 characters at a time: vector compares mark, per block, the characters that
-    /// belong to ASCII words, the letters among them and every character that is not a space, and store the block
-    /// lowercased as bytes. Words are then found with bit scans (no branch per character), and an ASCII word is hashed
-    /// from the lowercased bytes eight at a time. Punctuation, quotes, backticks and non-ASCII characters go to the
-    /// scalar cases below, which are the tokenizer's rules one character at a time.
-    /// </summary>
     private static Concept Tokenize<TSink>(ReadOnlySpan<char> t, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
     {
-        var n = t.Length;
-        var blocks = (n + 63) >> 6;
-        var size = (blocks * 3) + (blocks * 8) + 1;
-        ulong[]? rented = null;
-        var scratch = blocks <= MaxStackBlocks ? stackalloc ulong[size] : (rented = ArrayPool<ulong>.Shared.Rent(size));
-        var words = scratch[..blocks];
-        var letters = scratch.Slice(blocks, blocks);
-        var nonSpaces = scratch.Slice(blocks * 2, blocks);
-        var lower = MemoryMarshal.AsBytes(scratch.Slice(blocks * 3, (blocks * 8) + 1));
-        MarkBlocks(t, words, letters, nonSpaces, lower);
-
         Span<char> bufferA = stackalloc char[MaxWordLength];
         Span<char> bufferB = stackalloc char[MaxWordLength];
         var current = bufferA;
@@ -395,88 +371,66 @@ internal static class FeatureExtractor
         var concepts = Concept.None;
         ReadOnlySpan<byte> asciiKinds = AsciiKinds;
         var i = 0;
-        while ((i = NextSet(nonSpaces, i, n)) < n)
+        while (i < t.Length)
         {
+            var c = t[i];
+            var kind = c < 128 ? (CharKind)asciiKinds[c] : KindOf(c);
+            switch (kind)
+            {
+                case CharKind.Separator:
+                    i++;
+                    continue;
+
+                case CharKind.ClauseEnd:
+                    previousLength = 0;
+                    i++;
+                    continue;
+
+                case CharKind.Backtick:
+                    i = SkipInlineCode(t, i, ref stats);
+                    previousLength = 0;
+                    continue;
+
+                case CharKind.Quote:
+                    i = SkipQuotedPassage(t, i, ref stats);
+
+                    // A lone apostrophe joins ("qu'est" gives "qu est"); a double quote ends a clause.
+                    if (c != '\'')
+                    {
+                        previousLength = 0;
+                    }
+
+                    continue;
+
+                case CharKind.CharGram:
+                case CharKind.Katakana:
+                    i = CjkWord(t, i, kind, ref sink, ref stats, ref concepts);
+                    previousLength = 0;
+                    continue;
+            }
+
+            // A word: letters, digits, '_'; lowercased into the current buffer and hashed as it is read.
             var wordStart = i;
-            bool ascii;
-            int length;
-            bool digits;
-            if (((words[i >> 6] >> i) & 1) != 0)
-            {
-                // An ASCII word, unless a non-ASCII character follows it ("café"): the scalar reader takes those whole.
-                var end = NextSet(words, i, n, complement: true);
-                ascii = end >= n || t[end] < 128;
-                length = end - i;
-                digits = NextSet(letters, i, end) >= end;
-            }
-            else
-            {
-                var c = t[i];
-                var kind = c < 128 ? (CharKind)asciiKinds[c] : KindOf(c);
-                switch (kind)
-                {
-                    case CharKind.Separator:
-                        i++;
-                        continue;
+            var read = ReadWord(t, i, current);
+            i = read.End;
+            var length = read.Length;
+            var digits = read.Digits;
+            var hash = read.Hash;
 
-                    case CharKind.ClauseEnd:
-                        previousLength = 0;
-                        i++;
-                        continue;
-
-                    case CharKind.Backtick:
-                        i = SkipInlineCode(t, i, ref stats);
-                        previousLength = 0;
-                        continue;
-
-                    case CharKind.Quote:
-                        i = SkipQuotedPassage(t, i, ref stats);
-
-                        // A lone apostrophe joins ("qu'est" gives "qu est"); a double quote ends a clause.
-                        if (c != '\'')
-                        {
-                            previousLength = 0;
-                        }
-
-                        continue;
-
-                    case CharKind.CharGram:
-                    case CharKind.Katakana:
-                        i = CjkWord(t, i, kind, ref sink, ref stats, ref concepts);
-                        previousLength = 0;
-                        continue;
-                }
-
-                ascii = false;
-                length = 0;
-                digits = false;
-            }
-
-            if (ascii)
-            {
-                i += length;
-            }
-            else
-            {
-                // Letters and digits: lowercased into the current buffer (its first MaxWordLength characters).
-                var read = ReadWord(t, i, current);
-                i = read.End;
-                length = read.Length;
-                digits = read.Digits;
-            }
-
-            // "c#", "f#", "c++" (the ASCII path has them in its lowercased bytes already).
-            if (length == 1 && i < n && !digits)
+            // "c#", "f#", "c++".
+            if (length == 1 && i < t.Length && !digits)
             {
                 if (t[i] == '#')
                 {
                     current[length++] = '#';
+                    hash = FeatureHash.Append(hash, '#');
                     i++;
                 }
-                else if (t[i] == '+' && i + 1 < n && t[i + 1] == '+')
+                else if (t[i] == '+' && i + 1 < t.Length && t[i + 1] == '+')
                 {
                     current[length++] = '+';
                     current[length++] = '+';
+                    hash = FeatureHash.Append(FeatureHash.Append(hash, '+'), '+');
                     i += 2;
                 }
             }
@@ -489,31 +443,13 @@ internal static class FeatureExtractor
                 continue;
             }
 
-            ulong hash;
-            scoped ReadOnlySpan<char> token;
-            if (ascii)
-            {
-                hash = FeatureHash.AsciiWord(ref lower[wordStart], length);
-                if (sink.NeedsText)
-                {
-                    for (var k = 0; k < length; k++)
-                    {
-                        current[k] = (char)lower[wordStart + k];
-                    }
-                }
-
-                token = current[..length];
-            }
-            else
-            {
-                token = current[..length];
-                hash = FeatureHash.Word(token);
-            }
-
+            var token = current[..length];
+            hash = FeatureHash.Finish(hash);
             concepts |= sink.Word(hash, token);
             if (previousLength > 0)
             {
-                concepts |= sink.Bigram(FeatureHash.Bigram(previousHash, hash), previous[..previousLength], token);
+                var first = previous[..previousLength];
+                concepts |= sink.Bigram(FeatureHash.Bigram(previousHash, hash), first, token);
             }
 
             var swap = previous;
@@ -523,95 +459,7 @@ internal static class FeatureExtractor
             previousHash = hash;
         }
 
-        if (rented is not null)
-        {
-            ArrayPool<ulong>.Shared.Return(rented);
-        }
-
         return concepts;
-    }
-
-    /// <summary>
-    /// For each 64-character block of <paramref name="t"/>: bit k of <paramref name="words"/> is set when character k
-    /// is an ASCII letter, digit or '_'; of <paramref name="letters"/>, an ASCII letter or '_'; of
-    /// <paramref name="nonSpaces"/>, any character but ' ' (and only within the text). <paramref name="lower"/> gets
-    /// the block's characters lowercased (ASCII letters), one byte each (non-ASCII characters truncated: never read).
-    /// </summary>
-    private static void MarkBlocks(ReadOnlySpan<char> t, Span<ulong> words, Span<ulong> letters, Span<ulong> nonSpaces, Span<byte> lower)
-    {
-        Span<char> tail = stackalloc char[64];
-        var upperA = Vector256.Create((ushort)'A');
-        var lowerA = Vector256.Create((ushort)'a');
-        var zero = Vector256.Create((ushort)'0');
-        var alphabet = Vector256.Create((ushort)26);
-        var ten = Vector256.Create((ushort)10);
-        var underscore = Vector256.Create((ushort)'_');
-        var space = Vector256.Create((ushort)' ');
-        var caseBit = Vector256.Create((ushort)0x20);
-        for (var b = 0; b < words.Length; b++)
-        {
-            var start = b * 64;
-            scoped var block = t[start..];
-            if (block.Length < 64)
-            {
-                block.CopyTo(tail);
-                block = tail;
-            }
-
-            ref var first = ref Unsafe.As<char, ushort>(ref MemoryMarshal.GetReference(block));
-            ref var output = ref lower[start];
-            ulong w = 0, l = 0, s = 0;
-            for (var k = 0; k < 4; k += 2)
-            {
-                var v0 = Vector256.LoadUnsafe(ref first, (nuint)(k * 16));
-                var v1 = Vector256.LoadUnsafe(ref first, (nuint)((k + 1) * 16));
-                var upper0 = Vector256.LessThan(v0 - upperA, alphabet);
-                var upper1 = Vector256.LessThan(v1 - upperA, alphabet);
-                var letter0 = upper0 | Vector256.LessThan(v0 - lowerA, alphabet) | Vector256.Equals(v0, underscore);
-                var letter1 = upper1 | Vector256.LessThan(v1 - lowerA, alphabet) | Vector256.Equals(v1, underscore);
-                var word0 = letter0 | Vector256.LessThan(v0 - zero, ten);
-                var word1 = letter1 | Vector256.LessThan(v1 - zero, ten);
-                w |= ((ulong)word0.ExtractMostSignificantBits() << (k * 16)) | ((ulong)word1.ExtractMostSignificantBits() << ((k + 1) * 16));
-                l |= ((ulong)letter0.ExtractMostSignificantBits() << (k * 16)) | ((ulong)letter1.ExtractMostSignificantBits() << ((k + 1) * 16));
-                s |= ((ulong)Vector256.Equals(v0, space).ExtractMostSignificantBits() << (k * 16))
-                    | ((ulong)Vector256.Equals(v1, space).ExtractMostSignificantBits() << ((k + 1) * 16));
-                Vector256.Narrow(v0 | (upper0 & caseBit), v1 | (upper1 & caseBit)).StoreUnsafe(ref output, (nuint)(k * 16));
-            }
-
-            var valid = t.Length - start;
-            var inText = valid >= 64 ? ulong.MaxValue : (1UL << valid) - 1;
-            words[b] = w;
-            letters[b] = l;
-            nonSpaces[b] = ~s & inText;
-        }
-    }
-
-    /// <summary>
-    /// The first index in [<paramref name="from"/>, <paramref name="limit"/>) whose bit is set in <paramref name="mask"/>
-    /// (clear, when <paramref name="complement"/>), or <paramref name="limit"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int NextSet(ReadOnlySpan<ulong> mask, int from, int limit, bool complement = false)
-    {
-        var b = from >> 6;
-        if (b >= mask.Length)
-        {
-            return limit;
-        }
-
-        var flip = complement ? ulong.MaxValue : 0;
-        var bits = (mask[b] ^ flip) & (ulong.MaxValue << from);
-        while (bits == 0)
-        {
-            if (++b >= mask.Length)
-            {
-                return limit;
-            }
-
-            bits = mask[b] ^ flip;
-        }
-
-        return Math.Min(limit, (b << 6) + BitOperations.TrailingZeroCount(bits));
     }
 
     // The rarer cases of the tokenizer are methods of their own, which keeps the word loop's state in registers.
@@ -670,18 +518,52 @@ internal static class FeatureExtractor
         return i;
     }
 
-    /// <summary>A word read by <see cref="ReadWord"/>: where it ends, its length, whether it is all digits.</summary>
-    private readonly record struct WordRead(int End, int Length, bool Digits);
+    /// <summary>A word read by <see cref="ReadWord"/>: where it ends, its length, whether it is all digits, its hash so far (of its first <see cref="MaxWordLength"/> characters).</summary>
+    private readonly record struct WordRead(int End, int Length, bool Digits, ulong Hash);
 
     /// <summary>
-    /// Reads the word starting at <paramref name="i"/> one character at a time (words with non-ASCII letters),
-    /// lowercasing its first <see cref="MaxWordLength"/> characters into <paramref name="buffer"/>.
+    /// Reads the word starting at <paramref name="i"/>, lowercasing its first <see cref="MaxWordLength"/> characters
+    /// into <paramref name="buffer"/> and hashing them as "w:" + word. A small method with no call in its ASCII loop,
+    /// so its state stays in registers.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static WordRead ReadWord(ReadOnlySpan<char> t, int i, Span<char> buffer)
     {
+        ReadOnlySpan<byte> asciiLower = AsciiWordLower;
         var length = 0;
         var digits = true;
+        var hash = FeatureHash.WordSeed;
+        while ((uint)i < (uint)t.Length)
+        {
+            int ch = t[i];
+            if (ch >= 128)
+            {
+                return ReadWordRest(t, i, buffer, length, digits, hash);
+            }
+
+            ch = asciiLower[ch];
+            if (ch == 0)
+            {
+                break;
+            }
+
+            digits &= ch <= '9';
+            if ((uint)length < MaxWordLength)
+            {
+                buffer[length] = (char)ch;
+                hash = FeatureHash.Append(hash, (char)ch);
+            }
+
+            length++;
+            i++;
+        }
+
+        return new WordRead(i, length, digits, hash);
+    }
+
+    /// <summary>The rest of a word from its first non-ASCII character on.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WordRead ReadWordRest(ReadOnlySpan<char> t, int i, Span<char> buffer, int length, bool digits, ulong hash)
+    {
         while (i < t.Length)
         {
             var ch = t[i];
@@ -709,13 +591,14 @@ internal static class FeatureExtractor
             if (length < MaxWordLength)
             {
                 buffer[length] = ch;
+                hash = FeatureHash.Append(hash, ch);
             }
 
             length++;
             i++;
         }
 
-        return new WordRead(i, length, digits);
+        return new WordRead(i, length, digits, hash);
     }
 
     /// <summary>What a character does in prose. Clause ends break the chain of bigrams; spaces, hyphens, apostrophes and slashes do not.</summary>

@@ -6,12 +6,6 @@ namespace Platform.Classifier.Features;
 /// </summary>
 internal interface IFeatureSink
 {
-    /// <summary>
-    /// Whether the sink reads the words' text (training names features; scoring needs only hashes). A constant of
-    /// each sink, so the extractor's lowercased copy of every word is compiled away when it is false.
-    /// </summary>
-    bool NeedsText { get; }
-
     /// <summary>A word ("w:" + <paramref name="word"/>); returns the concepts the word stands for.</summary>
     Concept Word(ulong hash, ReadOnlySpan<char> word);
 

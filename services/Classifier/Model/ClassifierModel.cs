@@ -21,8 +21,9 @@ internal sealed class ClassifierModel
     // feature nor a lexicon term, and the filter turns them away without a probe of the larger table.
     private const int FilterBits = 16;
 
-    // One array of 16-byte slots: the hash and what it stands for share a cache line, so a hit costs one miss at most.
-    private readonly Slot[] _slots;
+    // The table in two arrays: a probe reads only the hashes (8 bytes a slot), the entry only on a match.
+    private readonly ulong[] _hashes;
+    private readonly Entry[] _entries;
     private readonly ulong[] _filter = new ulong[(1 << FilterBits) / 64];
     private readonly int _shift;
     private readonly int[] _namedFeature;
@@ -61,20 +62,22 @@ internal sealed class ClassifierModel
             hashed[hash] = hashed.TryGetValue(hash, out var entry) ? (entry.Feature, entry.Concepts | concepts) : (-1, concepts);
         }
 
-        // Power-of-two table at most 5/8 full (64 KiB for today's ~2,300 entries); Fibonacci hashing picks the slot.
-        var bits = Math.Max(4, BitOperations.Log2((uint)(hashed.Count * 8 / 5)) + 1);
-        _slots = new Slot[1 << bits];
+        // Power-of-two table at most half full; Fibonacci hashing spreads FNV's low-entropy bits.
+        var bits = Math.Max(4, BitOperations.Log2((uint)hashed.Count) + 2);
+        _hashes = new ulong[1 << bits];
+        _entries = new Entry[1 << bits];
         _shift = 64 - bits;
-        var mask = _slots.Length - 1;
+        var mask = _hashes.Length - 1;
         foreach (var (hash, (feature, concepts)) in hashed)
         {
             var index = SlotOf(hash);
-            while (_slots[index].Hash != 0)
+            while (_hashes[index] != 0)
             {
                 index = (index + 1) & mask;
             }
 
-            _slots[index] = new Slot(hash, feature, concepts);
+            _hashes[index] = hash;
+            _entries[index] = new Entry(feature, concepts);
             var bit = FilterBitOf(hash);
             _filter[bit >> 6] |= 1UL << bit;
         }
@@ -108,18 +111,19 @@ internal sealed class ClassifierModel
             return (-1, Concept.None);
         }
 
-        var slots = _slots;
-        var mask = slots.Length - 1;
+        var hashes = _hashes;
+        var mask = hashes.Length - 1;
         var index = SlotOf(hash);
         while (true)
         {
-            ref readonly var slot = ref slots[index];
-            if (slot.Hash == hash)
+            var slot = hashes[index];
+            if (slot == hash)
             {
-                return (slot.Feature, slot.Concepts);
+                var entry = _entries[index];
+                return (entry.Feature, entry.Concepts);
             }
 
-            if (slot.Hash == 0)
+            if (slot == 0)
             {
                 return (-1, Concept.None);
             }
@@ -177,5 +181,5 @@ internal sealed class ClassifierModel
     // A multiplier other than the table's, so the filter's bits and the slot index are independent.
     private static int FilterBitOf(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> (64 - FilterBits));
 
-    private readonly record struct Slot(ulong Hash, int Feature, Concept Concepts);
+    private readonly record struct Entry(int Feature, Concept Concepts);
 }

@@ -27,8 +27,6 @@ internal struct ScoringSink : IFeatureSink
     /// <summary>Feature indices that fired, in the order they were first seen.</summary>
     public readonly ReadOnlySpan<int> Fired => _scratch.Fired.AsSpan(0, _scratch.FiredCount);
 
-    public readonly bool NeedsText => false;
-
     public Concept Word(ulong hash, ReadOnlySpan<char> word)
     {
         var (feature, concepts) = _model.Find(hash);

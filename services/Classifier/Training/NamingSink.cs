@@ -14,8 +14,6 @@ internal readonly struct NamingSink(HashSet<string> names) : IFeatureSink
 
     public HashSet<string> Names { get; } = names;
 
-    public bool NeedsText => true;
-
     public Concept Word(ulong hash, ReadOnlySpan<char> word)
     {
         Names.Add(string.Concat("w:", word));

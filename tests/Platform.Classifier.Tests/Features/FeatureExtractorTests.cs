@@ -172,6 +172,6 @@ public sealed class FeatureExtractorTests
         Assert.Equal(FeatureHash.Of("w:function"), FeatureHash.Word("function"));
         Assert.Equal(FeatureHash.Of("b:write a"), FeatureHash.Bigram(FeatureHash.Word("write"), FeatureHash.Word("a")));
         Assert.NotEqual(FeatureHash.Of("b:write a"), FeatureHash.Of("b:a write"));
-        Assert.NotEqual(FeatureHash.Of("w:write"), FeatureHash.Of("w:writ"));
+        Assert.Equal(FeatureHash.WordSeed, FeatureHash.Append(FeatureHash.Append(FeatureHash.Seed, 'w'), ':'));
     }
 }

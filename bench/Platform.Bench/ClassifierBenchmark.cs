@@ -73,20 +73,32 @@ internal static class ClassifierBenchmark
             return 0;
         }
 
-        // Over gRPC: a real classifier process on loopback, one call at a time.
+        // Over gRPC: a real classifier process on loopback, one call at a time, then several at once.
+        var concurrency = args.Int("concurrency", 8);
         var grpcPort = BenchProcess.FreePort();
         var httpPort = BenchProcess.FreePort();
+        var environment = new Dictionary<string, string>
+        {
+            ["Kestrel__Endpoints__http__Url"] = $"http://127.0.0.1:{httpPort}",
+            ["Kestrel__Endpoints__grpc__Url"] = $"http://127.0.0.1:{grpcPort}",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        };
+        foreach (var (key, value) in args.Settings("service-env"))
+        {
+            environment[key] = value;
+        }
+
+        // With service-cpus the classifier runs on those cores only (taskset); start the tool itself on the others.
+        var dll = BenchProcess.BuildOutput("ClassifierOutput");
+        var serviceCpus = args.String("service-cpus");
         await using var service = await BenchProcess.StartAsync(
-            "classifier", "dotnet", [BenchProcess.BuildOutput("ClassifierOutput")],
-            new Dictionary<string, string>
-            {
-                ["Kestrel__Endpoints__http__Url"] = $"http://127.0.0.1:{httpPort}",
-                ["Kestrel__Endpoints__grpc__Url"] = $"http://127.0.0.1:{grpcPort}",
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            },
-            new Uri($"http://127.0.0.1:{httpPort}"), "/health", ct);
-        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+            "classifier", serviceCpus is null ? "dotnet" : "taskset", serviceCpus is null ? [dll] : ["-c", serviceCpus, "dotnet", dll],
+            environment, new Uri($"http://127.0.0.1:{httpPort}"), "/health", ct);
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+        });
         var client = new Classifier.V1.Classifier.ClassifierClient(channel);
         var requests = prompts.Select(p =>
         {
@@ -102,6 +114,7 @@ internal static class ClassifierBenchmark
 
         var roundTrips = new double[calls];
         var serverTimes = new double[calls];
+        var serviceCpuBefore = service.CpuTime();
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -110,14 +123,35 @@ internal static class ClassifierBenchmark
             serverTimes[i] = response.ElapsedMicroseconds;
         }
 
+        var serviceCpuPerCall = (service.CpuTime() - serviceCpuBefore).TotalMicroseconds / calls;
+
+        // Several callers at once, each one call at a time: the latency a busy gateway sees, and the throughput.
+        var concurrent = new double[calls];
+        var next = -1;
+        var concurrentWatch = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            for (var i = Interlocked.Increment(ref next); i < calls; i = Interlocked.Increment(ref next))
+            {
+                var start = Stopwatch.GetTimestamp();
+                await client.ClassifyAsync(requests[i % requests.Length], cancellationToken: ct);
+                concurrent[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }, ct)));
+        var concurrentSeconds = concurrentWatch.Elapsed.TotalSeconds;
+
         Array.Sort(roundTrips);
         Array.Sort(serverTimes);
-        report.AppendLine(c, $"gRPC Classify on loopback (h2c, one call at a time, 4 KB prompts), {calls:N0} calls after 2,000 warm-up calls:")
+        Array.Sort(concurrent);
+        report.AppendLine(c, $"gRPC Classify on loopback (h2c, 4 KB prompts), {calls:N0} calls after 2,000 warm-up calls; CPU placement: {(serviceCpus is null ? "the service and this tool share every core" : $"service on core(s) {serviceCpus}, this tool on {GatewayBenchmarks.Affinity()}")}:")
             .AppendLine()
             .AppendLine("| figure | p50 | p90 | p99 | p99.9 |")
             .AppendLine("| --- | --- | --- | --- | --- |")
-            .AppendLine(c, $"| round trip | {P(roundTrips, 0.50):F0} µs | {P(roundTrips, 0.90):F0} µs | {P(roundTrips, 0.99):F0} µs | {P(roundTrips, 0.999):F0} µs |")
+            .AppendLine(c, $"| round trip, one call at a time | {P(roundTrips, 0.50):F0} µs | {P(roundTrips, 0.90):F0} µs | {P(roundTrips, 0.99):F0} µs | {P(roundTrips, 0.999):F0} µs |")
             .AppendLine(c, $"| inside the service (elapsed_microseconds) | {P(serverTimes, 0.50):F1} µs | {P(serverTimes, 0.90):F1} µs | {P(serverTimes, 0.99):F1} µs | {P(serverTimes, 0.999):F1} µs |")
+            .AppendLine(c, $"| round trip, {concurrency} callers at once | {P(concurrent, 0.50):F0} µs | {P(concurrent, 0.90):F0} µs | {P(concurrent, 0.99):F0} µs | {P(concurrent, 0.999):F0} µs |")
+            .AppendLine()
+            .AppendLine(c, $"Service CPU per call, one at a time: {serviceCpuPerCall:F1} µs (HTTP/2, protobuf and classification); {concurrency} callers at once: {calls / concurrentSeconds:N0} calls/s.")
             .AppendLine();
 
         // ClassifyBatch: full batches of 1,024 prompts of 4 KB (4 MB per call).

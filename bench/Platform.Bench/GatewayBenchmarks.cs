@@ -290,7 +290,7 @@ internal static class GatewayBenchmarks
     }
 
     /// <summary>The cores this process may run on (Cpus_allowed_list), which the engine and Redis inherit.</summary>
-    private static string Affinity()
+    internal static string Affinity()
     {
         try
         {

@@ -68,6 +68,11 @@ static int Usage()
           classifier          dev and test accuracy with per-class precision/recall; in-process latency on 4 KB prompts;
                               gRPC round trips on loopback against a classifier process; ClassifyBatch throughput
               --iterations N  --calls N  --batches N (default 200000, 20000, 20)  --out FILE
+              --concurrency N      callers at once in the concurrent gRPC phase (default 8)
+              --service-cpus LIST  run the classifier on these cores only (taskset -c LIST); start the tool
+                                   itself under taskset for the other cores
+              --service-env K=V,...  extra environment for the classifier process
+              --in-process-only    stop after the in-process figures
           healthscorer-parse  the HealthScorer's /metrics parser on vLLM scrapes (46 KB single engine, 87 KB data
                               parallel, EngineSim's 45 KB): MB/s, µs and bytes allocated per scrape
               --seconds X          measuring time per case (default 3)

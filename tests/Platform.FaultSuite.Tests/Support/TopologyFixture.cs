@@ -48,8 +48,8 @@ public sealed class TopologyFixture : IAsyncLifetime
 
     /// <summary>
     /// Waits until the platform is whole: every replica running and healthy, the watchdog leading with a fresh view and
-    /// nothing in progress (an earlier drill's fault may have made it restart an engine), and no engine draining in the
-    /// gateway's view. Every drill starts with it.
+    /// nothing in progress (an earlier drill's fault may have made it restart an engine), and every engine routable in the
+    /// gateway's view (not draining, breaker closed, reachable, no KV pressure). Every drill starts with it.
     /// </summary>
     internal async Task WaitServingAsync(CancellationToken ct)
     {
@@ -58,7 +58,10 @@ public sealed class TopologyFixture : IAsyncLifetime
         using var admin = new HttpClient { BaseAddress = Platform.Gateway };
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", PlatformProcess.AdminKey);
         await Wait.UntilAsync(
-            async () => await Watchdog.IsQuietAsync(http, ct) && !await AnyDrainingAsync(admin, ct), ServingTimeout, "the watchdog quiet and no engine draining", ct);
+            async () => await Watchdog.IsQuietAsync(http, ct) && !await AnyOutAsync(admin, ct),
+            ServingTimeout,
+            "the watchdog quiet, and every engine routable in the gateway's view (not draining, breaker closed, reachable, no pressure)",
+            ct);
         await Platform.WaitAllHealthyAsync(ServingTimeout, ct);
     }
 
@@ -71,10 +74,15 @@ public sealed class TopologyFixture : IAsyncLifetime
         }
     }
 
-    private static async Task<bool> AnyDrainingAsync(HttpClient admin, CancellationToken ct)
+    /// <summary>In the gateway's view (<c>/admin/fleet</c>): an engine draining, its breaker not closed, unreachable or under pressure.</summary>
+    private static async Task<bool> AnyOutAsync(HttpClient admin, CancellationToken ct)
     {
         using var fleet = JsonDocument.Parse(await admin.GetStringAsync("/admin/fleet", ct));
-        return fleet.RootElement.GetProperty("engines").EnumerateArray().Any(e => e.GetProperty("draining").GetBoolean());
+        return fleet.RootElement.GetProperty("engines").EnumerateArray().Any(e =>
+            e.GetProperty("draining").GetBoolean()
+            || e.GetProperty("breaker").GetProperty("state").GetString() != "closed"
+            || (e.GetProperty("health") is { ValueKind: JsonValueKind.Object } health
+                && (!health.GetProperty("reachable").GetBoolean() || health.GetProperty("pressure").GetString() != "normal")));
     }
 }
 

@@ -564,10 +564,12 @@ internal sealed partial class EngineCoordinator : IDisposable
             await _fleetState.SetDrainingAsync(engine.Id, false, $"watchdog {source}: recovered", cancellationToken).ConfigureAwait(false);
             lock (_lock)
             {
+                // The history is kept: it was cleared when the new process started, so it holds only what the HealthScorer
+                // saw of the new process while it warmed. Cleared again here, the engine would not count as healthy for
+                // the disruption budget until the next snapshot, and a rolling restart's next engine would be refused.
                 record.WatchdogDrained = false;
                 record.OperatorDrained = false;
                 record.State = EngineActionState.Serving;
-                record.History.Clear();
                 record.LastDetection = null;
                 record.LastDeferral = null;
             }

@@ -46,7 +46,15 @@ internal sealed partial class PlatformProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the AppHost from <paramref name="appHostDll"/> with every port dynamic, and waits for its ready line.</summary>
-    public static async Task<PlatformProcess> StartAsync(string appHostDll, TimeSpan readyTimeout, params string[] args)
+    public static Task<PlatformProcess> StartAsync(string appHostDll, TimeSpan readyTimeout, params string[] args) =>
+        StartAsync(appHostDll, readyTimeout, new Dictionary<string, string>(), args);
+
+    /// <summary>
+    /// As above, with <paramref name="environment"/> added to the AppHost's environment, which every replica inherits
+    /// (configuration such as <c>Watchdog__Detectors__Hung__ProbeTimeout</c> reaches the one service that reads it).
+    /// </summary>
+    public static async Task<PlatformProcess> StartAsync(
+        string appHostDll, TimeSpan readyTimeout, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
@@ -64,6 +72,11 @@ internal sealed partial class PlatformProcess : IAsyncDisposable
 
         // Inherited by every replica; only the gateway reads it.
         info.Environment["Gateway__Admin__Key"] = AdminKey;
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         var process = new Process { StartInfo = info };
         var platform = new PlatformProcess(process);
         process.OutputDataReceived += (_, e) => platform.OnLine(e.Data);

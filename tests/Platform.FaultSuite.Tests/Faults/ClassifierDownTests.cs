@@ -15,7 +15,7 @@ public sealed class ClassifierDownTests(TopologyFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper!;
         var platform = fixture.Platform;
-        await platform.WaitAllHealthyAsync(Timeout, ct);
+        await fixture.WaitServingAsync(ct);
         using var http = GatewayChat.CreateClient();
 
         // The classifier decides: a code prompt goes to the code pool.

@@ -21,7 +21,7 @@ public sealed class EngineCrashTests(TopologyFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper!;
         var platform = fixture.Platform;
-        await platform.WaitAllHealthyAsync(Timeout, ct);
+        await fixture.WaitServingAsync(ct);
         const string Victim = "enginegeneral-0";
         var restartsBefore = (await platform.ReplicaAsync(Victim, ct)).GetProperty("restarts").GetInt32();
 

@@ -16,7 +16,7 @@ public sealed class GatewaySoakTests(TopologyFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper!;
         var platform = fixture.Platform;
-        await platform.WaitAllHealthyAsync(TimeSpan.FromSeconds(60), ct);
+        await fixture.WaitServingAsync(ct);
         var pid = (await platform.ReplicaAsync("gateway-0", ct)).GetProperty("pid").GetInt32();
 
         var result = await GatewaySoak.RunAsync(platform.Gateway, platform.ApiKey, pid, streams: 500, TimeSpan.FromSeconds(10), maxTokens: 64, ct);

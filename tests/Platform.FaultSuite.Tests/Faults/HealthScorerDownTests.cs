@@ -20,7 +20,7 @@ public sealed class HealthScorerDownTests(TopologyFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper!;
         var platform = fixture.Platform;
-        await platform.WaitAllHealthyAsync(Timeout, ct);
+        await fixture.WaitServingAsync(ct);
         using var admin = new HttpClient { BaseAddress = platform.Gateway };
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", PlatformProcess.AdminKey);
         const string Victim = "enginegeneral-1";

@@ -23,7 +23,7 @@ public sealed class RedisDownTests(TopologyFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper!;
         var platform = fixture.Platform;
-        await platform.WaitAllHealthyAsync(Timeout, ct);
+        await fixture.WaitServingAsync(ct);
         using var admin = new HttpClient { BaseAddress = platform.Gateway };
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", PlatformProcess.AdminKey);
 

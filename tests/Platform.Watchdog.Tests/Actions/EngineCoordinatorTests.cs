@@ -280,6 +280,36 @@ public sealed class EngineCoordinatorTests : IDisposable
     }
 
     [Fact]
+    public async Task RollingRestart_SiblingRightAfterAnUndrain_IsNotRefusedByTheBudget()
+    {
+        await FeedAsync(1);
+        var gate = new TaskCompletionSource();
+        _probe.Healthy = id => !(id == "general-0" && !gate.Task.IsCompleted);
+
+        Assert.Equal(OperatorRefusal.None, _coordinator.Restart("general-0", "rolling restart", force: false).Refusal);
+        await Poll.UntilAsync(
+            () => _coordinator.Status().Single(s => s.EngineId == "general-0").State == EngineActionState.Warming, TimeSpan.FromSeconds(10), "general-0 warming");
+
+        // The HealthScorer sees the new process serve while the watchdog warms it; then it is warm and undrained, and the
+        // operator restarts its sibling before the next snapshot.
+        var now = _time.GetUtcNow();
+        _coordinator.OnSnapshot(_catalog.Engines.Select(e => Observations.Healthy(e.Id, now, e.Pool)).ToList());
+        gate.SetResult();
+        await Poll.UntilAsync(async () =>
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            await Task.Yield();
+            return Kinds("general-0").Contains(EventKind.Undrained);
+        }, TimeSpan.FromSeconds(10), "general-0 back in service");
+
+        var sibling = _coordinator.Restart("general-1", "rolling restart", force: false);
+        Assert.Equal(OperatorRefusal.None, sibling.Refusal);
+        Assert.Equal(EventKind.DrainStarted, sibling.Event!.Kind);
+        await _coordinator.Idle;
+        Assert.Equal(["general-0", "general-1"], _restarter.Restarts);
+    }
+
+    [Fact]
     public async Task OperatorDrain_IsIdempotentAndStopsAutomaticActionsUntilUndrained()
     {
         await FeedAsync(1);

@@ -71,10 +71,12 @@ internal static class WatchdogExtensions
         if (redisConfigured)
         {
             services.TryAddSingleton<ILeaseStore, RedisLeaseStore>();
+            services.TryAddSingleton<IRestartStateStore, RedisRestartStateStore>();
         }
         else
         {
             services.TryAddSingleton<ILeaseStore, InMemoryLeaseStore>();
+            services.TryAddSingleton<IRestartStateStore, InMemoryRestartStateStore>();
         }
 
         services.TryAddSingleton<LeaderElection>();

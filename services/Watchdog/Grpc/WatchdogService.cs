@@ -135,6 +135,7 @@ internal sealed class WatchdogService(EngineCoordinator coordinator, EventLog ev
         OperatorRefusal.None => new EngineActionResponse { Event = result.Event },
         OperatorRefusal.UnknownEngine => throw new RpcException(new Status(StatusCode.NotFound, result.Detail)),
         OperatorRefusal.NotLeader => throw new RpcException(new Status(StatusCode.Unavailable, result.Detail)),
+        OperatorRefusal.StateUnavailable => throw new RpcException(new Status(StatusCode.Unavailable, result.Detail)),
         _ => throw new RpcException(new Status(StatusCode.FailedPrecondition, result.Detail)),
     };
 

@@ -10,4 +10,7 @@ internal interface ILeadership
 
     /// <summary>The current holder as last seen (for error messages), or null.</summary>
     string? Holder { get; }
+
+    /// <summary>The gRPC address the holder published with its lease, as last seen, or null.</summary>
+    string? LeaderAddress { get; }
 }

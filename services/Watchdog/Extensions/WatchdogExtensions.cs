@@ -19,7 +19,8 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// Wiring of the watchdog: options (sections <c>Watchdog</c>, <c>Watchdog:Budget</c>, <c>Watchdog:Detectors:*</c>,
-/// <c>Watchdog:Lease</c>, <c>Watchdog:Orchestrator</c>, <c>Watchdog:Admin</c>; all validated at start), the detectors,
+/// <c>Watchdog:Lease</c>, <c>Watchdog:Orchestrator</c>, <c>Watchdog:Admin</c>, <c>Watchdog:Forwarding</c>; all validated
+/// at start), the detectors,
 /// the engine probe, the restarter chosen by <c>Watchdog:Orchestrator:Kind</c>, the leader lease (Redis when
 /// <c>ConnectionStrings:redis</c> is set), the coordinator, the HealthScorer follower, events and metrics. Needs
 /// <c>IFleetCatalog</c> and <c>IFleetState</c> (services/Fleet). Every part is registered with TryAdd.
@@ -40,6 +41,7 @@ internal static class WatchdogExtensions
         AddValidated<LeaseOptions>(services, LeaseOptions.SectionName);
         AddValidated<OrchestratorOptions>(services, OrchestratorOptions.SectionName);
         AddValidated<AdminOptions>(services, AdminOptions.SectionName);
+        AddValidated<ForwardingOptions>(services, ForwardingOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WatchdogOptions>, WatchdogOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BudgetOptions>, WatchdogOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KvDriftDetectorOptions>, KvDriftDetectorOptionsValidator>());
@@ -79,6 +81,7 @@ internal static class WatchdogExtensions
             services.TryAddSingleton<IRestartStateStore, InMemoryRestartStateStore>();
         }
 
+        services.TryAddSingleton<IAdvertisedGrpcAddress, KestrelGrpcAddress>();
         services.TryAddSingleton<LeaderElection>();
         services.TryAddSingleton<ILeadership>(sp => sp.GetRequiredService<LeaderElection>());
         services.TryAddSingleton<EventLog>();
@@ -90,6 +93,7 @@ internal static class WatchdogExtensions
         });
         services.TryAddSingleton<WatchdogMetrics>();
         services.TryAddSingleton<AdminKey>();
+        services.TryAddSingleton<LeaderForwarder>();
         services.TryAddSingleton<HealthScorerFollower>();
         services.AddHostedService(sp =>
         {

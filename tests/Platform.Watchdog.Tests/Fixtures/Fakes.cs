@@ -119,6 +119,8 @@ internal sealed class FakeLeadership : ILeadership
     public string? Holder { get; set; } = "test";
 
     public string ReplicaId { get; set; } = "test";
+
+    public string? LeaderAddress { get; set; }
 }
 
 /// <summary>Builds observations: a healthy engine by default, changed with a `with` expression.</summary>

@@ -80,6 +80,7 @@ internal sealed partial class EngineCoordinator : IDisposable
     private readonly WatchdogOptions _options;
     private readonly BudgetOptions _budget;
     private readonly HungDetectorOptions _hung;
+    private readonly IdleProbeOptions _idle;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -110,7 +111,8 @@ internal sealed partial class EngineCoordinator : IDisposable
         IOptions<HungDetectorOptions> hung,
         TimeProvider timeProvider,
         ILogger<EngineCoordinator> logger,
-        IRestartStateStore? stateStore = null)
+        IRestartStateStore? stateStore = null,
+        IOptions<IdleProbeOptions>? idleProbe = null)
     {
         _catalog = catalog;
         _fleetState = fleetState;
@@ -124,7 +126,8 @@ internal sealed partial class EngineCoordinator : IDisposable
         _hung = hung.Value;
         _time = timeProvider;
         _logger = logger;
-        _historyKeep = _detectors.Select(d => d.Window).DefaultIfEmpty(TimeSpan.Zero).Max() + TimeSpan.FromSeconds(5);
+        _idle = idleProbe?.Value ?? new IdleProbeOptions { Enabled = false };
+        _historyKeep = _detectors.Select(d => d.Window).Append(_idle.Enabled ? _idle.IdleFor : TimeSpan.Zero).Max() + TimeSpan.FromSeconds(5);
         _stateStore = stateStore ?? new InMemoryRestartStateStore();
         _stateLoaded = !_stateStore.Shared;
         foreach (var engine in catalog.Engines)
@@ -231,6 +234,14 @@ internal sealed partial class EngineCoordinator : IDisposable
                     {
                         // Left drained by a failed restart or warm-up, and healthy again: warm it and let traffic back.
                         record.Work = Task.Run(() => RecoverAsync(record, _stopping.Token));
+                        continue;
+                    }
+
+                    if (IdleProbeDue(record, now))
+                    {
+                        record.LastIdleProbeAt = now;
+                        record.IdleProbing = true;
+                        record.Work = Task.Run(() => IdleProbeAsync(record, _stopping.Token));
                     }
 
                     continue;
@@ -357,8 +368,9 @@ internal sealed partial class EngineCoordinator : IDisposable
                 return new OperatorResult(_events.LastOf(engineId), OperatorRefusal.None, "already restarting");
             }
 
-            if (record.Work is { IsCompleted: false })
+            if (record.Work is { IsCompleted: false } && !record.IdleProbing)
             {
+                // An idle probe does not hold an operator back: its answer is dropped once the restart began.
                 return OperatorResult.Refused(OperatorRefusal.Busy, $"{engineId} is being probed or warmed; try again in a moment");
             }
 
@@ -659,9 +671,41 @@ internal sealed partial class EngineCoordinator : IDisposable
     }
 
     /// <summary>Under the lock: whether <see cref="Decide"/> would start a restart now.</summary>
-    private bool CouldAct(EngineRecord record, DateTimeOffset now) =>
+    private bool CouldAct(EngineRecord record, DateTimeOffset now, bool disruption = true) =>
         record.State != EngineActionState.Escalated && !record.OperatorDrained && !record.Ledger.BudgetSpent(now, _budget)
-        && record.Ledger.NotBefore(now, _budget) is null && !(record.AdoptedUntil > now) && !_stateUnwritable && CheckDisruption(record) is null;
+        && record.Ledger.NotBefore(now, _budget) is null && !(record.AdoptedUntil > now) && !_stateUnwritable
+        && (!disruption || CheckDisruption(record) is null);
+
+    /// <summary>
+    /// Under the lock: an idle probe of the engine is due. It serves (reachable, not stalled, not drained), generated
+    /// no token at any observation for <see cref="IdleProbeOptions.IdleFor"/>, its last idle probe is older than the
+    /// interval (the retry interval after a failure), fewer than the fleet-wide maximum run, and an action could follow
+    /// (the disruption budget aside: an engine that fails its probes serves nothing, and is judged so).
+    /// </summary>
+    private bool IdleProbeDue(EngineRecord record, DateTimeOffset now)
+    {
+        if (!_idle.Enabled || record.WatchdogDrained || record.OperatorDrained || record.State != EngineActionState.Serving
+            || record.History.Latest is not { Routable: true })
+        {
+            return false;
+        }
+
+        if (record.History.Window(now, _idle.IdleFor) is not { Count: >= 2 } window
+            || window.Any(o => !o.Routable || o.GenerationTokensPerSecond > 0))
+        {
+            if (record.History.Latest.GenerationTokensPerSecond > 0)
+            {
+                record.IdleProbeFailures = 0;
+            }
+
+            return false;
+        }
+
+        var wait = record.IdleProbeFailures > 0 ? _idle.RetryInterval : _idle.Interval;
+        return (record.LastIdleProbeAt is not { } last || now - last >= wait)
+            && _engines.Values.Count(r => r.IdleProbing) < _idle.MaxConcurrentProbes
+            && CouldAct(record, now, disruption: false);
+    }
 
     private void Defer(EngineRecord record, string source, string kind, string reason)
     {
@@ -684,7 +728,8 @@ internal sealed partial class EngineCoordinator : IDisposable
             }
 
             var unavailable = r.OperatorDrained || r.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming;
-            var healthy = !unavailable && !r.WatchdogDrained && r.History.Latest is { Routable: true } && !_fleetState.IsDraining(r.Engine.Id);
+            var healthy = !unavailable && !r.WatchdogDrained && r.History.Latest is { Routable: true } && !_fleetState.IsDraining(r.Engine.Id)
+                && r.IdleProbeFailures < _idle.FailedProbes;
             members.Add(new PoolMember(r.Engine.Id, healthy, unavailable));
         }
 
@@ -697,6 +742,8 @@ internal sealed partial class EngineCoordinator : IDisposable
         record.State = EngineActionState.Draining;
         record.LastDeferral = null;
         record.AdoptedUntil = null;
+        record.IdleProbeFailures = 0;
+        record.IdleProbeEpoch++;
         var e = Record(EventKind.DrainStarted, record, source, "draining before a restart: " + reason);
         PersistLater(record);
         record.Work = Task.Run(() => RestartProcedureAsync(record, source, reason, _stopping.Token));
@@ -732,6 +779,68 @@ internal sealed partial class EngineCoordinator : IDisposable
         {
         }
     }
+
+    /// <summary>An idle probe: a 1-token generation; enough failures in a row are a hang, acted on as any detection.</summary>
+    private async Task IdleProbeAsync(EngineRecord record, CancellationToken cancellationToken)
+    {
+        int epoch;
+        lock (_lock)
+        {
+            epoch = record.IdleProbeEpoch;
+        }
+
+        try
+        {
+            var probe = await _probe.GenerateOneTokenAsync(record.Engine, _idle.ProbeTimeout, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                record.IdleProbing = false;
+                if (epoch != record.IdleProbeEpoch || record.State != EngineActionState.Serving)
+                {
+                    // A restart began meanwhile (an operator's): this answer is about a process on its way out.
+                    return;
+                }
+
+                if (probe.Succeeded)
+                {
+                    record.IdleProbeFailures = 0;
+                    LogIdleProbe(_logger, record.Engine.Id, probe.Elapsed.TotalMilliseconds, "answered");
+                    return;
+                }
+
+                record.IdleProbeFailures++;
+                LogIdleProbe(_logger, record.Engine.Id, probe.Elapsed.TotalMilliseconds, "failed: " + probe.Detail);
+                if (record.IdleProbeFailures < _idle.FailedProbes)
+                {
+                    return;
+                }
+
+                var now = _time.GetUtcNow();
+                var reason = string.Create(CultureInfo.InvariantCulture,
+                    $"no token generated for at least {_idle.IdleFor.TotalSeconds:0} s (idle: the stall rule needs running requests) and {record.IdleProbeFailures} idle deep probes (1-token generation) in a row failed, the last: {probe.Detail}");
+                Detected(record, new Detection.Detection(IdleProbeSource, reason));
+                if (_leadership.IsLeader)
+                {
+                    // The procedure starts a task of its own; this one is about to end.
+                    record.Work = null;
+                    Decide(record, IdleProbeSource, reason, now);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                record.IdleProbing = false;
+            }
+        }
+    }
+
+    /// <summary>The source of a hang found by the idle probe (events, metrics).</summary>
+    public const string IdleProbeSource = "idle_probe";
 
     private async Task RestartProcedureAsync(EngineRecord record, string source, string reason, CancellationToken cancellationToken)
     {
@@ -970,6 +1079,9 @@ internal sealed partial class EngineCoordinator : IDisposable
     [LoggerMessage(EventId = 5111, Level = LogLevel.Information, Message = "Deep probe of {Engine} answered in {Milliseconds:0} ms: not {Detector}")]
     private static partial void LogProbePassed(ILogger logger, string engine, string detector, double milliseconds);
 
+    [LoggerMessage(EventId = 5112, Level = LogLevel.Information, Message = "Idle probe of {Engine} {Outcome} ({Milliseconds:0} ms)")]
+    private static partial void LogIdleProbe(ILogger logger, string engine, double milliseconds, string outcome);
+
     [LoggerMessage(EventId = 5130, Level = LogLevel.Warning, Message = "The restart state could not be read ({Error}): this leader takes no action until it is read")]
     private static partial void LogStateUnreadable(ILogger logger, string error);
 
@@ -1009,6 +1121,16 @@ internal sealed partial class EngineCoordinator : IDisposable
 
         /// <summary>A change not yet written to the restart state store.</summary>
         public bool PersistPending { get; set; }
+
+        public DateTimeOffset? LastIdleProbeAt { get; set; }
+
+        /// <summary>Idle probes failed in a row (reset by an answered probe, a generated token, or a restart).</summary>
+        public int IdleProbeFailures { get; set; }
+
+        public bool IdleProbing { get; set; }
+
+        /// <summary>Increased by every restart, so an idle probe's answer from before it is dropped.</summary>
+        public int IdleProbeEpoch { get; set; }
 
         /// <summary>The watchdog set the drain flag and has not lifted it.</summary>
         public bool WatchdogDrained { get; set; }

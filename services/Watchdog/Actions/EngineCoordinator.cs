@@ -842,6 +842,18 @@ internal sealed partial class EngineCoordinator : IDisposable
     /// <summary>The source of a hang found by the idle probe (events, metrics).</summary>
     public const string IdleProbeSource = "idle_probe";
 
+    /// <summary>Idle probes started and not answered yet (at most <see cref="IdleProbeOptions.MaxConcurrentProbes"/>).</summary>
+    public int IdleProbesRunning
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _engines.Values.Count(r => r.IdleProbing);
+            }
+        }
+    }
+
     private async Task RestartProcedureAsync(EngineRecord record, string source, string reason, CancellationToken cancellationToken)
     {
         var engine = record.Engine;

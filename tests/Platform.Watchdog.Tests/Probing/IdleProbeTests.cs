@@ -129,12 +129,15 @@ public sealed class IdleProbeTests : IDisposable
             _time.Advance(TimeSpan.FromSeconds(1));
         }
 
-        Assert.Equal(2, probe.Started);
+        // Decided under the coordinator's lock at each snapshot: two started, the third waits its turn.
+        Assert.Equal(2, coordinator.IdleProbesRunning);
+        await Poll.UntilAsync(() => probe.Started == 2, TimeSpan.FromSeconds(10), "two idle probes to start");
         gate.SetResult(new GenerationProbe(true, TimeSpan.FromMilliseconds(3), "ok"));
         await coordinator.Idle.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         coordinator.OnSnapshot(_catalog.Engines.Select(e => Quiet(Observations.Healthy(e.Id, _time.GetUtcNow(), e.Pool))).ToList());
         await coordinator.Idle.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.Equal(3, probe.Started);
+        Assert.Equal(0, coordinator.IdleProbesRunning);
     }
 
     [Theory]

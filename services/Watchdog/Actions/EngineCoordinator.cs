@@ -31,6 +31,9 @@ internal enum OperatorRefusal
     NotLeader,
     DisruptionBudget,
     Busy,
+
+    /// <summary>The leader has not read the persisted restart state yet (Redis unreachable): no action meanwhile.</summary>
+    StateUnavailable,
 }
 
 internal readonly record struct OperatorResult(Event? Event, OperatorRefusal Refusal, string Detail)
@@ -56,6 +59,12 @@ internal sealed record EngineStatusView(string EngineId, string Pool, EngineActi
 /// </code>
 /// A failed restart or warm-up leaves the engine drained; it is undrained once it is healthy and warm again, or
 /// restarted again after its back-off. All state is guarded by one lock; the slow steps run outside it.
+/// <para>
+/// What the next leader needs (restarts of the last hour, the procedure's step, who drained the engine) is written to
+/// <see cref="IRestartStateStore"/> (Redis) at every change, and read when this replica becomes leader: until it has
+/// been read the leader does nothing, and a restart that cannot be recorded first is not made, so a failover never
+/// forgets a back-off or a budget, and never restarts an engine whose restart is still under way.
+/// </para>
 /// </summary>
 internal sealed partial class EngineCoordinator : IDisposable
 {
@@ -71,12 +80,23 @@ internal sealed partial class EngineCoordinator : IDisposable
     private readonly WatchdogOptions _options;
     private readonly BudgetOptions _budget;
     private readonly HungDetectorOptions _hung;
+    private readonly IdleProbeOptions _idle;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeSpan _historyKeep;
+    private readonly IRestartStateStore _stateStore;
+    private readonly SemaphoreSlim _persistGate = new(1, 1);
     private DateTimeOffset? _lastSnapshotAt;
     private bool _staleLogged;
+
+    // The persisted restart state: read once per leadership (the generation tells a stale read from the current one).
+    private bool _stateLoaded;
+    private int _loadGeneration;
+    private Task? _loading;
+    private bool _stateUnwritable;
+    private readonly List<Task> _writes = [];
+    private int _disposed;
 
     public EngineCoordinator(
         IFleetCatalog catalog,
@@ -90,7 +110,9 @@ internal sealed partial class EngineCoordinator : IDisposable
         IOptions<BudgetOptions> budget,
         IOptions<HungDetectorOptions> hung,
         TimeProvider timeProvider,
-        ILogger<EngineCoordinator> logger)
+        ILogger<EngineCoordinator> logger,
+        IRestartStateStore? stateStore = null,
+        IOptions<IdleProbeOptions>? idleProbe = null)
     {
         _catalog = catalog;
         _fleetState = fleetState;
@@ -104,10 +126,13 @@ internal sealed partial class EngineCoordinator : IDisposable
         _hung = hung.Value;
         _time = timeProvider;
         _logger = logger;
-        _historyKeep = _detectors.Select(d => d.Window).DefaultIfEmpty(TimeSpan.Zero).Max() + TimeSpan.FromSeconds(5);
+        _idle = idleProbe?.Value ?? new IdleProbeOptions { Enabled = false };
+        _historyKeep = _detectors.Select(d => d.Window).Append(_idle.Enabled ? _idle.IdleFor : TimeSpan.Zero).Max() + TimeSpan.FromSeconds(5);
+        _stateStore = stateStore ?? new InMemoryRestartStateStore();
+        _stateLoaded = !_stateStore.Shared;
         foreach (var engine in catalog.Engines)
         {
-            _engines[engine.Id] = new EngineRecord(engine);
+            _engines[engine.Id] = new EngineRecord(engine, timeProvider);
         }
     }
 
@@ -124,7 +149,7 @@ internal sealed partial class EngineCoordinator : IDisposable
             Task[] running;
             lock (_lock)
             {
-                running = _engines.Values.Select(r => r.Work).Where(t => t is { IsCompleted: false }).ToArray()!;
+                running = _engines.Values.Select(r => r.Work).Append(_loading).Concat(_writes).Where(t => t is { IsCompleted: false }).ToArray()!;
             }
 
             if (running.Length == 0)
@@ -168,7 +193,7 @@ internal sealed partial class EngineCoordinator : IDisposable
     /// <summary>Runs the detectors on every engine that is not being acted on, and acts within the budgets (leader only).</summary>
     public void Evaluate()
     {
-        if (!_leadership.IsLeader)
+        if (!_leadership.IsLeader || !EnsureStateLoaded())
         {
             return;
         }
@@ -190,6 +215,11 @@ internal sealed partial class EngineCoordinator : IDisposable
             _staleLogged = false;
             foreach (var record in _engines.Values)
             {
+                if (record.PersistPending)
+                {
+                    PersistLater(record);
+                }
+
                 if (record.Work is { IsCompleted: false })
                 {
                     continue;
@@ -204,6 +234,14 @@ internal sealed partial class EngineCoordinator : IDisposable
                     {
                         // Left drained by a failed restart or warm-up, and healthy again: warm it and let traffic back.
                         record.Work = Task.Run(() => RecoverAsync(record, _stopping.Token));
+                        continue;
+                    }
+
+                    if (IdleProbeDue(record, now))
+                    {
+                        record.LastIdleProbeAt = now;
+                        record.IdleProbing = true;
+                        record.Work = Task.Run(() => IdleProbeAsync(record, _stopping.Token));
                     }
 
                     continue;
@@ -244,7 +282,7 @@ internal sealed partial class EngineCoordinator : IDisposable
                 r.Engine.Pool,
                 r.State,
                 r.Ledger.CountLastHour(now),
-                r.Ledger.NotBefore(now, _budget),
+                Later(r.Ledger.NotBefore(now, _budget), r.AdoptedUntil > now ? r.AdoptedUntil : null),
                 r.WatchdogDrained || r.OperatorDrained)).ToList();
         }
     }
@@ -277,6 +315,8 @@ internal sealed partial class EngineCoordinator : IDisposable
             e = Record(EventKind.DrainStarted, record, "operator", reason);
         }
 
+        PersistLater(record);
+
         await _fleetState.SetDrainingAsync(engineId, true, "operator: " + reason, cancellationToken).ConfigureAwait(false);
         return new OperatorResult(e, OperatorRefusal.None, "");
     }
@@ -301,9 +341,12 @@ internal sealed partial class EngineCoordinator : IDisposable
             record.OperatorDrained = false;
             record.WatchdogDrained = false;
             record.State = EngineActionState.Serving;
+            record.AdoptedUntil = null;
             ClearEpisode(record);
             e = Record(EventKind.Undrained, record, "operator", reason);
         }
+
+        PersistLater(record);
 
         await _fleetState.SetDrainingAsync(engineId, false, "operator: " + reason, cancellationToken).ConfigureAwait(false);
         return new OperatorResult(e, OperatorRefusal.None, "");
@@ -325,8 +368,9 @@ internal sealed partial class EngineCoordinator : IDisposable
                 return new OperatorResult(_events.LastOf(engineId), OperatorRefusal.None, "already restarting");
             }
 
-            if (record.Work is { IsCompleted: false })
+            if (record.Work is { IsCompleted: false } && !record.IdleProbing)
             {
+                // An idle probe does not hold an operator back: its answer is dropped once the restart began.
                 return OperatorResult.Refused(OperatorRefusal.Busy, $"{engineId} is being probed or warmed; try again in a moment");
             }
 
@@ -339,14 +383,193 @@ internal sealed partial class EngineCoordinator : IDisposable
         }
     }
 
-    /// <summary>Leadership changed (the election raises it): an event either way.</summary>
-    public void OnLeadershipChanged(bool leader, string reason) =>
+    /// <summary>
+    /// Leadership changed (the election raises it): an event either way. A new leader reads the persisted restart
+    /// state before it acts; a follower forgets that it had read it (another leader may change it meanwhile).
+    /// </summary>
+    public void OnLeadershipChanged(bool leader, string reason)
+    {
         _events.Record(EventKind.Leadership, "", "", leader ? "leader" : "follower", reason);
+        if (!_stateStore.Shared)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            _stateLoaded = false;
+            _loadGeneration++;
+            _loading = null;
+        }
+
+        if (leader)
+        {
+            EnsureStateLoaded();
+        }
+    }
+
+    /// <summary>True once the persisted state was read in this leadership; otherwise starts reading it (once at a time).</summary>
+    private bool EnsureStateLoaded()
+    {
+        lock (_lock)
+        {
+            if (_stateLoaded)
+            {
+                return true;
+            }
+
+            if (_loading is not { IsCompleted: false })
+            {
+                var generation = _loadGeneration;
+                _loading = Task.Run(() => LoadStateAsync(generation, _stopping.Token));
+            }
+
+            return false;
+        }
+    }
+
+    private async Task LoadStateAsync(int generation, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<string, PersistedEngineState> states;
+        try
+        {
+            states = await _stateStore.LoadAsync(_engines.Keys.ToList(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogStateUnreadable(_logger, ex.GetType().Name);
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        int withRestarts = 0, adopted = 0, drained = 0, escalated = 0;
+        lock (_lock)
+        {
+            if (generation != _loadGeneration)
+            {
+                return;
+            }
+
+            var now = _time.GetUtcNow();
+            foreach (var (id, state) in states)
+            {
+                if (!_engines.TryGetValue(id, out var record) || record.Work is { IsCompleted: false })
+                {
+                    continue;
+                }
+
+                record.Ledger.Merge(state.Restarts);
+                record.OperatorDrained = state.OperatorDrained;
+                record.WatchdogDrained = state.WatchdogDrained || state.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming;
+                record.State = state.State == EngineActionState.Escalated ? EngineActionState.Escalated : EngineActionState.Serving;
+                record.AdoptedUntil = null;
+                if (state.State is EngineActionState.Restarting or EngineActionState.Warming
+                    && state.StateSince + _options.RestartTimeout + _options.RecoveryTimeout is var until && until > now)
+                {
+                    // The previous leader asked the orchestrator for a restart that may still be under way: no second
+                    // one while it can still succeed; the recovery path undrains the engine once it is healthy and warm.
+                    record.AdoptedUntil = until;
+                    record.AdoptedFrom = state.By;
+                    adopted++;
+                }
+
+                withRestarts += record.Ledger.CountLastHour(now) > 0 ? 1 : 0;
+                drained += record.WatchdogDrained || record.OperatorDrained ? 1 : 0;
+                escalated += record.State == EngineActionState.Escalated ? 1 : 0;
+            }
+
+            _stateLoaded = true;
+        }
+
+        _events.Record(EventKind.Leadership, "", "", "leader", string.Create(CultureInfo.InvariantCulture,
+            $"restart state read: {states.Count} engine(s) on record, {withRestarts} with restarts in the last hour, {drained} drained, {escalated} escalated, {adopted} mid-restart under the previous leader"));
+    }
+
+    /// <summary>Writes the engine's state for the next leader now; null when written, else why not.</summary>
+    private async Task<string?> PersistAsync(EngineRecord record, CancellationToken cancellationToken)
+    {
+        await _persistGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Taken inside the gate: the last write always carries the latest state.
+            PersistedEngineState state;
+            lock (_lock)
+            {
+                var now = _time.GetUtcNow();
+                state = new PersistedEngineState(record.Ledger.Restarts(now), record.State, record.StateSince, record.WatchdogDrained, record.OperatorDrained, _leadership.ReplicaId);
+                record.PersistPending = false;
+            }
+
+            string? error;
+            try
+            {
+                error = await _stateStore.SaveAsync(record.Engine.Id, state, _leadership.ReplicaId, cancellationToken).ConfigureAwait(false)
+                    ? null
+                    : "this replica no longer holds the leader lease";
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                error = "the store is unreachable (" + ex.GetType().Name + ")";
+            }
+
+            lock (_lock)
+            {
+                _stateUnwritable = error is not null;
+                record.PersistPending |= error is not null;
+            }
+
+            if (error is not null)
+            {
+                LogStateNotSaved(_logger, record.Engine.Id, error);
+            }
+
+            return error;
+        }
+        finally
+        {
+            _persistGate.Release();
+        }
+    }
+
+    /// <summary>Writes the engine's state in the background (retried at the next evaluation when it fails).</summary>
+    private void PersistLater(EngineRecord record)
+    {
+        if (!_stateStore.Shared && !_leadership.IsLeader)
+        {
+            return;
+        }
+
+        var token = _stopping.Token;
+        var write = Task.Run(async () =>
+        {
+            try
+            {
+                await PersistAsync(record, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
+        lock (_lock)
+        {
+            _writes.RemoveAll(t => t.IsCompleted);
+            _writes.Add(write);
+        }
+    }
+
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a > b ? a : b;
 
     public void Dispose()
     {
-        _stopping.Cancel();
-        _stopping.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _stopping.Cancel();
+            _stopping.Dispose();
+        }
     }
 
     private OperatorResult? Precheck(string engineId)
@@ -356,9 +579,14 @@ internal sealed partial class EngineCoordinator : IDisposable
             return OperatorResult.Refused(OperatorRefusal.UnknownEngine, $"no engine '{engineId}' in the catalog");
         }
 
-        return _leadership.IsLeader
+        if (!_leadership.IsLeader)
+        {
+            return OperatorResult.Refused(OperatorRefusal.NotLeader, $"this replica is not the leader (leader: {_leadership.Holder ?? "unknown"}); retry against the leader");
+        }
+
+        return EnsureStateLoaded()
             ? null
-            : OperatorResult.Refused(OperatorRefusal.NotLeader, $"this replica is not the leader (leader: {_leadership.Holder ?? "unknown"}); retry against the leader");
+            : OperatorResult.Refused(OperatorRefusal.StateUnavailable, "this replica just became leader and has not read the restart state from Redis yet; retry in a moment");
     }
 
     private Detection.Detection? Detect(EngineRecord record, DateTimeOffset now)
@@ -382,6 +610,7 @@ internal sealed partial class EngineCoordinator : IDisposable
         if (record.State == EngineActionState.Escalated && record.History.Latest is { Routable: true })
         {
             record.State = EngineActionState.Serving;
+            PersistLater(record);
         }
     }
 
@@ -408,6 +637,14 @@ internal sealed partial class EngineCoordinator : IDisposable
             record.State = EngineActionState.Escalated;
             Record(EventKind.Escalated, record, source, string.Create(CultureInfo.InvariantCulture,
                 $"restart budget spent: {record.Ledger.CountLastHour(now)} restarts in the last hour (at most {_budget.MaxRestartsPerHour}); an operator must look. Detected: {reason}"));
+            PersistLater(record);
+            return;
+        }
+
+        if (record.AdoptedUntil is { } adopted && adopted > now)
+        {
+            Defer(record, source, "adopted", string.Create(CultureInfo.InvariantCulture,
+                $"the previous leader ({record.AdoptedFrom}) had a restart of it under way; no automatic action before {adopted:HH:mm:ss.fff} UTC, so it is not restarted twice"));
             return;
         }
 
@@ -424,13 +661,51 @@ internal sealed partial class EngineCoordinator : IDisposable
             return;
         }
 
+        if (_stateUnwritable)
+        {
+            Defer(record, source, "state", "the restart state cannot be written to Redis: no restart the next leader could not see (retried at every evaluation)");
+            return;
+        }
+
         BeginRestart(record, source, reason);
     }
 
     /// <summary>Under the lock: whether <see cref="Decide"/> would start a restart now.</summary>
-    private bool CouldAct(EngineRecord record, DateTimeOffset now) =>
+    private bool CouldAct(EngineRecord record, DateTimeOffset now, bool disruption = true) =>
         record.State != EngineActionState.Escalated && !record.OperatorDrained && !record.Ledger.BudgetSpent(now, _budget)
-        && record.Ledger.NotBefore(now, _budget) is null && CheckDisruption(record) is null;
+        && record.Ledger.NotBefore(now, _budget) is null && !(record.AdoptedUntil > now) && !_stateUnwritable
+        && (!disruption || CheckDisruption(record) is null);
+
+    /// <summary>
+    /// Under the lock: an idle probe of the engine is due. It serves (reachable, not stalled, not drained), generated
+    /// no token at any observation for <see cref="IdleProbeOptions.IdleFor"/>, its last idle probe is older than the
+    /// interval (the retry interval after a failure), fewer than the fleet-wide maximum run, and an action could follow
+    /// (the disruption budget aside: an engine that fails its probes serves nothing, and is judged so).
+    /// </summary>
+    private bool IdleProbeDue(EngineRecord record, DateTimeOffset now)
+    {
+        if (!_idle.Enabled || record.WatchdogDrained || record.OperatorDrained || record.State != EngineActionState.Serving
+            || record.History.Latest is not { Routable: true })
+        {
+            return false;
+        }
+
+        if (record.History.Window(now, _idle.IdleFor) is not { Count: >= 2 } window
+            || window.Any(o => !o.Routable || o.GenerationTokensPerSecond > 0))
+        {
+            if (record.History.Latest.GenerationTokensPerSecond > 0)
+            {
+                record.IdleProbeFailures = 0;
+            }
+
+            return false;
+        }
+
+        var wait = record.IdleProbeFailures > 0 ? _idle.RetryInterval : _idle.Interval;
+        return (record.LastIdleProbeAt is not { } last || now - last >= wait)
+            && _engines.Values.Count(r => r.IdleProbing) < _idle.MaxConcurrentProbes
+            && CouldAct(record, now, disruption: false);
+    }
 
     private void Defer(EngineRecord record, string source, string kind, string reason)
     {
@@ -453,7 +728,8 @@ internal sealed partial class EngineCoordinator : IDisposable
             }
 
             var unavailable = r.OperatorDrained || r.State is EngineActionState.Draining or EngineActionState.Restarting or EngineActionState.Warming;
-            var healthy = !unavailable && !r.WatchdogDrained && r.History.Latest is { Routable: true } && !_fleetState.IsDraining(r.Engine.Id);
+            var healthy = !unavailable && !r.WatchdogDrained && r.History.Latest is { Routable: true } && !_fleetState.IsDraining(r.Engine.Id)
+                && r.IdleProbeFailures < _idle.FailedProbes;
             members.Add(new PoolMember(r.Engine.Id, healthy, unavailable));
         }
 
@@ -465,7 +741,11 @@ internal sealed partial class EngineCoordinator : IDisposable
     {
         record.State = EngineActionState.Draining;
         record.LastDeferral = null;
+        record.AdoptedUntil = null;
+        record.IdleProbeFailures = 0;
+        record.IdleProbeEpoch++;
         var e = Record(EventKind.DrainStarted, record, source, "draining before a restart: " + reason);
+        PersistLater(record);
         record.Work = Task.Run(() => RestartProcedureAsync(record, source, reason, _stopping.Token));
         return e;
     }
@@ -500,6 +780,80 @@ internal sealed partial class EngineCoordinator : IDisposable
         }
     }
 
+    /// <summary>An idle probe: a 1-token generation; enough failures in a row are a hang, acted on as any detection.</summary>
+    private async Task IdleProbeAsync(EngineRecord record, CancellationToken cancellationToken)
+    {
+        int epoch;
+        lock (_lock)
+        {
+            epoch = record.IdleProbeEpoch;
+        }
+
+        try
+        {
+            var probe = await _probe.GenerateOneTokenAsync(record.Engine, _idle.ProbeTimeout, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                record.IdleProbing = false;
+                if (epoch != record.IdleProbeEpoch || record.State != EngineActionState.Serving)
+                {
+                    // A restart began meanwhile (an operator's): this answer is about a process on its way out.
+                    return;
+                }
+
+                if (probe.Succeeded)
+                {
+                    record.IdleProbeFailures = 0;
+                    LogIdleProbe(_logger, record.Engine.Id, probe.Elapsed.TotalMilliseconds, "answered");
+                    return;
+                }
+
+                record.IdleProbeFailures++;
+                LogIdleProbe(_logger, record.Engine.Id, probe.Elapsed.TotalMilliseconds, "failed: " + probe.Detail);
+                if (record.IdleProbeFailures < _idle.FailedProbes)
+                {
+                    return;
+                }
+
+                var now = _time.GetUtcNow();
+                var reason = string.Create(CultureInfo.InvariantCulture,
+                    $"no token generated for at least {_idle.IdleFor.TotalSeconds:0} s (idle: the stall rule needs running requests) and {record.IdleProbeFailures} idle deep probes (1-token generation) in a row failed, the last: {probe.Detail}");
+                Detected(record, new Detection.Detection(IdleProbeSource, reason));
+                if (_leadership.IsLeader)
+                {
+                    // The procedure starts a task of its own; this one is about to end.
+                    record.Work = null;
+                    Decide(record, IdleProbeSource, reason, now);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                record.IdleProbing = false;
+            }
+        }
+    }
+
+    /// <summary>The source of a hang found by the idle probe (events, metrics).</summary>
+    public const string IdleProbeSource = "idle_probe";
+
+    /// <summary>Idle probes started and not answered yet (at most <see cref="IdleProbeOptions.MaxConcurrentProbes"/>).</summary>
+    public int IdleProbesRunning
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _engines.Values.Count(r => r.IdleProbing);
+            }
+        }
+    }
+
     private async Task RestartProcedureAsync(EngineRecord record, string source, string reason, CancellationToken cancellationToken)
     {
         var engine = record.Engine;
@@ -521,10 +875,25 @@ internal sealed partial class EngineCoordinator : IDisposable
                 return;
             }
 
+            DateTimeOffset restartAt;
             lock (_lock)
             {
                 record.State = EngineActionState.Restarting;
-                record.Ledger.Record(_time.GetUtcNow());
+                restartAt = _time.GetUtcNow();
+                record.Ledger.Record(restartAt);
+            }
+
+            // The restart is recorded where the next leader reads it before it is made: a restart it could not see
+            // might be repeated (a restart loop across a failover), and no action beats a double restart.
+            if (await PersistAsync(record, cancellationToken).ConfigureAwait(false) is { } notRecorded)
+            {
+                lock (_lock)
+                {
+                    record.Ledger.Forget(restartAt);
+                }
+
+                Fail(record, source, $"the restart could not be recorded for the next leader ({notRecorded}): not restarted");
+                return;
             }
 
             Record(EventKind.RestartRequested, record, source, $"restarting through {_restarter.Name}");
@@ -551,6 +920,8 @@ internal sealed partial class EngineCoordinator : IDisposable
                 record.History.Clear();
             }
 
+            PersistLater(record);
+
             var restartedAt = _time.GetUtcNow();
             var (warm, detail) = await WaitWarmAsync(engine, cancellationToken).ConfigureAwait(false);
             if (!warm)
@@ -574,6 +945,7 @@ internal sealed partial class EngineCoordinator : IDisposable
                 record.LastDeferral = null;
             }
 
+            PersistLater(record);
             var total = _time.GetUtcNow() - started;
             Record(EventKind.Undrained, record, source, string.Create(CultureInfo.InvariantCulture,
                 $"back in service {total.TotalSeconds:0.0} s after the drain started"));
@@ -603,6 +975,7 @@ internal sealed partial class EngineCoordinator : IDisposable
         }
 
         Record(EventKind.Failed, record, source, reason + (record.WatchdogDrained ? "; the engine stays drained until it is healthy and warm" : ""));
+        PersistLater(record);
         RestartCompleted?.Invoke(record.Engine.Pool, TimeSpan.Zero, false);
     }
 
@@ -694,13 +1067,17 @@ internal sealed partial class EngineCoordinator : IDisposable
             }
 
             await _fleetState.SetDrainingAsync(record.Engine.Id, false, "watchdog: healthy again", cancellationToken).ConfigureAwait(false);
+            string after;
             lock (_lock)
             {
                 record.WatchdogDrained = false;
+                after = record.AdoptedUntil is null ? "a failed restart" : $"a restart by the previous leader ({record.AdoptedFrom})";
+                record.AdoptedUntil = null;
             }
 
+            PersistLater(record);
             Record(EventKind.Undrained, record, "recovery", string.Create(CultureInfo.InvariantCulture,
-                $"healthy again and warm (generation in {generation.Elapsed.TotalMilliseconds:0} ms) after a failed restart"));
+                $"healthy again and warm (generation in {generation.Elapsed.TotalMilliseconds:0} ms) after {after}"));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -716,15 +1093,58 @@ internal sealed partial class EngineCoordinator : IDisposable
     [LoggerMessage(EventId = 5111, Level = LogLevel.Information, Message = "Deep probe of {Engine} answered in {Milliseconds:0} ms: not {Detector}")]
     private static partial void LogProbePassed(ILogger logger, string engine, string detector, double milliseconds);
 
-    private sealed class EngineRecord(EngineInfo engine)
+    [LoggerMessage(EventId = 5112, Level = LogLevel.Information, Message = "Idle probe of {Engine} {Outcome} ({Milliseconds:0} ms)")]
+    private static partial void LogIdleProbe(ILogger logger, string engine, double milliseconds, string outcome);
+
+    [LoggerMessage(EventId = 5130, Level = LogLevel.Warning, Message = "The restart state could not be read ({Error}): this leader takes no action until it is read")]
+    private static partial void LogStateUnreadable(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 5131, Level = LogLevel.Warning, Message = "The restart state of {Engine} was not written: {Error}; no restart until it is")]
+    private static partial void LogStateNotSaved(ILogger logger, string engine, string error);
+
+    private sealed class EngineRecord(EngineInfo engine, TimeProvider time)
     {
+        private EngineActionState _state;
+
         public EngineInfo Engine { get; } = engine;
 
         public EngineHistory History { get; } = new(engine.Id);
 
         public RestartLedger Ledger { get; } = new();
 
-        public EngineActionState State { get; set; }
+        public EngineActionState State
+        {
+            get => _state;
+            set
+            {
+                if (value != _state)
+                {
+                    _state = value;
+                    StateSince = time.GetUtcNow();
+                }
+            }
+        }
+
+        /// <summary>When <see cref="State"/> last changed (a new leader bounds its wait for an adopted restart by it).</summary>
+        public DateTimeOffset StateSince { get; private set; } = time.GetUtcNow();
+
+        /// <summary>A restart the previous leader had under way: no automatic action before this time.</summary>
+        public DateTimeOffset? AdoptedUntil { get; set; }
+
+        public string? AdoptedFrom { get; set; }
+
+        /// <summary>A change not yet written to the restart state store.</summary>
+        public bool PersistPending { get; set; }
+
+        public DateTimeOffset? LastIdleProbeAt { get; set; }
+
+        /// <summary>Idle probes failed in a row (reset by an answered probe, a generated token, or a restart).</summary>
+        public int IdleProbeFailures { get; set; }
+
+        public bool IdleProbing { get; set; }
+
+        /// <summary>Increased by every restart, so an idle probe's answer from before it is dropped.</summary>
+        public int IdleProbeEpoch { get; set; }
 
         /// <summary>The watchdog set the drain flag and has not lifted it.</summary>
         public bool WatchdogDrained { get; set; }

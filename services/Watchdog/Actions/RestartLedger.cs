@@ -14,6 +14,33 @@ internal sealed class RestartLedger
 
     public void Record(DateTimeOffset at) => _restarts.Add(at);
 
+    /// <summary>Takes back a restart that did not happen (it could not be recorded where the next leader reads it).</summary>
+    public void Forget(DateTimeOffset at) => _restarts.Remove(at);
+
+    /// <summary>The restarts within the last hour, oldest first (what is persisted for the next leader).</summary>
+    public IReadOnlyList<DateTimeOffset> Restarts(DateTimeOffset now)
+    {
+        CountLastHour(now);
+        return [.. _restarts];
+    }
+
+    /// <summary>
+    /// Adds restarts another leader recorded (read when this replica becomes leader); the same instant is counted once,
+    /// so a restart this replica recorded itself and also reads back is not counted twice.
+    /// </summary>
+    public void Merge(IEnumerable<DateTimeOffset> restarts)
+    {
+        foreach (var at in restarts)
+        {
+            if (!_restarts.Exists(t => Math.Abs((t - at).TotalMilliseconds) < 1))
+            {
+                _restarts.Add(at);
+            }
+        }
+
+        _restarts.Sort();
+    }
+
     public int CountLastHour(DateTimeOffset now)
     {
         _restarts.RemoveAll(t => t <= now - BudgetWindow);

@@ -74,6 +74,13 @@ internal sealed class BudgetOptions
 
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Lifetime of an engine's persisted restart state in Redis after its last change (restarts, escalation, who
+    /// drained it): at least the budget's hour, so a new leader knows every restart the budget counts.
+    /// </summary>
+    [Range(typeof(TimeSpan), "01:00:00", "7.00:00:00")]
+    public TimeSpan StateTtl { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>Cross-field rules of the watchdog's options, every error reported at once.</summary>

@@ -19,7 +19,8 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// Wiring of the watchdog: options (sections <c>Watchdog</c>, <c>Watchdog:Budget</c>, <c>Watchdog:Detectors:*</c>,
-/// <c>Watchdog:Lease</c>, <c>Watchdog:Orchestrator</c>, <c>Watchdog:Admin</c>; all validated at start), the detectors,
+/// <c>Watchdog:Lease</c>, <c>Watchdog:Orchestrator</c>, <c>Watchdog:Admin</c>, <c>Watchdog:Forwarding</c>,
+/// <c>Watchdog:IdleProbe</c>; all validated at start), the detectors,
 /// the engine probe, the restarter chosen by <c>Watchdog:Orchestrator:Kind</c>, the leader lease (Redis when
 /// <c>ConnectionStrings:redis</c> is set), the coordinator, the HealthScorer follower, events and metrics. Needs
 /// <c>IFleetCatalog</c> and <c>IFleetState</c> (services/Fleet). Every part is registered with TryAdd.
@@ -40,11 +41,14 @@ internal static class WatchdogExtensions
         AddValidated<LeaseOptions>(services, LeaseOptions.SectionName);
         AddValidated<OrchestratorOptions>(services, OrchestratorOptions.SectionName);
         AddValidated<AdminOptions>(services, AdminOptions.SectionName);
+        AddValidated<ForwardingOptions>(services, ForwardingOptions.SectionName);
+        AddValidated<IdleProbeOptions>(services, IdleProbeOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WatchdogOptions>, WatchdogOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BudgetOptions>, WatchdogOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KvDriftDetectorOptions>, KvDriftDetectorOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeaseOptions>, LeaseOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OrchestratorOptions>, OrchestratorOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdleProbeOptions>, IdleProbeOptionsValidator>());
 
         // Detectors, asked in this order (the first that finds something names the degradation).
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IDegradationDetector, DeadDetector>());
@@ -71,12 +75,15 @@ internal static class WatchdogExtensions
         if (redisConfigured)
         {
             services.TryAddSingleton<ILeaseStore, RedisLeaseStore>();
+            services.TryAddSingleton<IRestartStateStore, RedisRestartStateStore>();
         }
         else
         {
             services.TryAddSingleton<ILeaseStore, InMemoryLeaseStore>();
+            services.TryAddSingleton<IRestartStateStore, InMemoryRestartStateStore>();
         }
 
+        services.TryAddSingleton<IAdvertisedGrpcAddress, KestrelGrpcAddress>();
         services.TryAddSingleton<LeaderElection>();
         services.TryAddSingleton<ILeadership>(sp => sp.GetRequiredService<LeaderElection>());
         services.TryAddSingleton<EventLog>();
@@ -88,6 +95,7 @@ internal static class WatchdogExtensions
         });
         services.TryAddSingleton<WatchdogMetrics>();
         services.TryAddSingleton<AdminKey>();
+        services.TryAddSingleton<LeaderForwarder>();
         services.TryAddSingleton<HealthScorerFollower>();
         services.AddHostedService(sp =>
         {

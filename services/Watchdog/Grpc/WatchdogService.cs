@@ -9,9 +9,11 @@ namespace Platform.Watchdog.Grpc;
 /// <summary>
 /// <c>platform.watchdog.v1.Watchdog</c>: events (ListEvents, WatchEvents), status, and the operators' actions (Drain,
 /// Undrain, Restart: admin key required). Bad input is INVALID_ARGUMENT, an unknown engine NOT_FOUND, a refusal of the
-/// disruption budget FAILED_PRECONDITION, a follower replica UNAVAILABLE (retry against the leader).
+/// disruption budget FAILED_PRECONDITION. On a follower, operator actions are forwarded to the leader
+/// (<see cref="LeaderForwarder"/>: once, with the caller's key and a deadline); UNAVAILABLE naming the leader when it
+/// cannot be reached.
 /// </summary>
-internal sealed class WatchdogService(EngineCoordinator coordinator, EventLog events, ILeadership leadership, AdminKey admin)
+internal sealed class WatchdogService(EngineCoordinator coordinator, EventLog events, ILeadership leadership, AdminKey admin, LeaderForwarder forwarder)
     : V1.Watchdog.WatchdogBase
 {
     public const int MaxReasonLength = 512;
@@ -54,26 +56,35 @@ internal sealed class WatchdogService(EngineCoordinator coordinator, EventLog ev
     {
         admin.Demand(context);
         Validate(request);
-        return Answer(await coordinator.DrainAsync(request.EngineId, Reason(request), request.Force, context.CancellationToken).ConfigureAwait(false));
+        var result = await coordinator.DrainAsync(request.EngineId, Reason(request), request.Force, context.CancellationToken).ConfigureAwait(false);
+        return result.Refusal == OperatorRefusal.NotLeader
+            ? await forwarder.ForwardAsync(LeaderForwarder.Action.Drain, request, context, result.Detail).ConfigureAwait(false)
+            : Answer(result);
     }
 
     public override async Task<EngineActionResponse> Undrain(EngineActionRequest request, ServerCallContext context)
     {
         admin.Demand(context);
         Validate(request);
-        return Answer(await coordinator.UndrainAsync(request.EngineId, Reason(request), context.CancellationToken).ConfigureAwait(false));
+        var result = await coordinator.UndrainAsync(request.EngineId, Reason(request), context.CancellationToken).ConfigureAwait(false);
+        return result.Refusal == OperatorRefusal.NotLeader
+            ? await forwarder.ForwardAsync(LeaderForwarder.Action.Undrain, request, context, result.Detail).ConfigureAwait(false)
+            : Answer(result);
     }
 
-    public override Task<EngineActionResponse> Restart(EngineActionRequest request, ServerCallContext context)
+    public override async Task<EngineActionResponse> Restart(EngineActionRequest request, ServerCallContext context)
     {
         admin.Demand(context);
         Validate(request);
-        return Task.FromResult(Answer(coordinator.Restart(request.EngineId, Reason(request), request.Force)));
+        var result = coordinator.Restart(request.EngineId, Reason(request), request.Force);
+        return result.Refusal == OperatorRefusal.NotLeader
+            ? await forwarder.ForwardAsync(LeaderForwarder.Action.Restart, request, context, result.Detail).ConfigureAwait(false)
+            : Answer(result);
     }
 
     public override Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context)
     {
-        var response = new GetStatusResponse { Leader = leadership.IsLeader };
+        var response = new GetStatusResponse { Leader = leadership.IsLeader, LeaderId = leadership.Holder ?? "", LeaderAddress = leadership.LeaderAddress ?? "" };
         foreach (var s in coordinator.Status())
         {
             var status = new V1.EngineStatus
@@ -135,6 +146,7 @@ internal sealed class WatchdogService(EngineCoordinator coordinator, EventLog ev
         OperatorRefusal.None => new EngineActionResponse { Event = result.Event },
         OperatorRefusal.UnknownEngine => throw new RpcException(new Status(StatusCode.NotFound, result.Detail)),
         OperatorRefusal.NotLeader => throw new RpcException(new Status(StatusCode.Unavailable, result.Detail)),
+        OperatorRefusal.StateUnavailable => throw new RpcException(new Status(StatusCode.Unavailable, result.Detail)),
         _ => throw new RpcException(new Status(StatusCode.FailedPrecondition, result.Detail)),
     };
 

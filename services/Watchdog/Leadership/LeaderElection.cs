@@ -9,13 +9,15 @@ namespace Platform.Watchdog.Leadership;
 /// engine. The leader renews every <see cref="LeaseOptions.RenewInterval"/>; it counts itself leader only until
 /// <c>(time the last successful renewal was sent) + Ttl − RenewInterval</c>, which ends before the lease can expire in
 /// Redis and go to another replica, so leaderships never overlap even when Redis stops answering. Raises
-/// <see cref="Changed"/> on every change.
+/// <see cref="Changed"/> on every change. The leader publishes its gRPC address with the lease; every replica learns
+/// the holder and its address at each tick, so a follower can forward operator actions.
 /// </summary>
 internal sealed partial class LeaderElection(
     ILeaseStore store,
     IOptions<LeaseOptions> options,
     TimeProvider timeProvider,
-    ILogger<LeaderElection> logger) : BackgroundService, Actions.ILeadership
+    ILogger<LeaderElection> logger,
+    IAdvertisedGrpcAddress? advertised = null) : BackgroundService, Actions.ILeadership
 {
     private readonly LeaseOptions _options = options.Value;
     private readonly Lock _lock = new();
@@ -40,7 +42,15 @@ internal sealed partial class LeaderElection(
     }
 
     /// <summary>The holder seen at the last attempt (this replica's id when it leads), or null.</summary>
-    public string? Holder { get; private set; }
+    public string? Holder => _seen?.Id;
+
+    /// <summary>The gRPC address the holder published with the lease, as seen at the last attempt, or null.</summary>
+    public string? LeaderAddress => _seen?.Address;
+
+    /// <summary>The address this replica publishes when it leads (null: none known).</summary>
+    public string? OwnAddress => advertised is null ? options.Value.GrpcAddress : advertised.Value;
+
+    private volatile LeaseHolder? _seen;
 
     /// <summary>Raised with the new state (true: became leader) and the reason.</summary>
     public event Action<bool, string>? Changed;
@@ -50,14 +60,15 @@ internal sealed partial class LeaderElection(
     {
         var wasLeader = IsLeader;
         var sentAt = timeProvider.GetUtcNow();
+        var address = OwnAddress;
         bool acquired;
         string? error = null;
         try
         {
             acquired = wasLeader
-                ? await store.RenewAsync(ReplicaId, _options.Ttl, cancellationToken).ConfigureAwait(false)
-                : await store.TryAcquireAsync(ReplicaId, _options.Ttl, cancellationToken).ConfigureAwait(false);
-            Holder = acquired ? ReplicaId : await store.HolderAsync(cancellationToken).ConfigureAwait(false);
+                ? await store.RenewAsync(ReplicaId, address, _options.Ttl, cancellationToken).ConfigureAwait(false)
+                : await store.TryAcquireAsync(ReplicaId, address, _options.Ttl, cancellationToken).ConfigureAwait(false);
+            _seen = acquired ? new LeaseHolder(ReplicaId, address) : await store.HolderAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

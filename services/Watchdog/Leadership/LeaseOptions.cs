@@ -18,12 +18,36 @@ internal sealed class LeaseOptions
 
     /// <summary>This replica's name in the lease; default host-pid.</summary>
     public string? ReplicaId { get; set; }
+
+    /// <summary>
+    /// The URL other replicas reach this one's gRPC endpoint at, published with the lease while it leads (followers
+    /// forward operator actions there); e.g. <c>http://$(POD_IP):18205</c>. Default: <c>Kestrel:Endpoints:grpc:Url</c>
+    /// when it names a host, else the address the server bound when it has only one.
+    /// </summary>
+    public string? GrpcAddress { get; set; }
 }
 
 internal sealed class LeaseOptionsValidator : IValidateOptions<LeaseOptions>
 {
-    public ValidateOptionsResult Validate(string? name, LeaseOptions options) =>
-        options.RenewInterval * 3 > options.Ttl
-            ? ValidateOptionsResult.Fail($"{LeaseOptions.SectionName}:RenewInterval ({options.RenewInterval}) must be at most a third of Ttl ({options.Ttl}), so a renewal can fail twice before the lease is lost.")
-            : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, LeaseOptions options)
+    {
+        var errors = new List<string>();
+        if (options.RenewInterval * 3 > options.Ttl)
+        {
+            errors.Add($"{LeaseOptions.SectionName}:RenewInterval ({options.RenewInterval}) must be at most a third of Ttl ({options.Ttl}), so a renewal can fail twice before the lease is lost.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.GrpcAddress)
+            && !(Uri.TryCreate(options.GrpcAddress, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && !string.IsNullOrEmpty(uri.Host) && uri.Port > 0))
+        {
+            errors.Add($"{LeaseOptions.SectionName}:GrpcAddress must be an absolute http or https URL with a host and a port (got '{options.GrpcAddress}').");
+        }
+
+        if (options.ReplicaId is { } id && (id.Length == 0 || id.Any(char.IsWhiteSpace) || id.Length > 253))
+        {
+            errors.Add($"{LeaseOptions.SectionName}:ReplicaId must be 1-253 characters without white space.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

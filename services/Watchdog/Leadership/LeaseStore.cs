@@ -5,78 +5,98 @@ using StackExchange.Redis;
 
 namespace Platform.Watchdog.Leadership;
 
-/// <summary>Where the lease lives. Every call is atomic; false means "not yours" (another holder, or none).</summary>
+/// <summary>Who holds the lease, and the gRPC address it published with it (null: none published).</summary>
+internal sealed record LeaseHolder(string Id, string? Address);
+
+/// <summary>
+/// Where the lease lives. Every call is atomic; false means "not yours" (another holder, or none). Acquire and renew
+/// also publish the holder's gRPC address (null: none), which lives exactly as long as the lease.
+/// </summary>
 internal interface ILeaseStore
 {
     /// <summary>True when Redis (shared by every replica) holds the lease; false: in-process only (a single replica).</summary>
     bool Shared { get; }
 
-    Task<bool> TryAcquireAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<bool> TryAcquireAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken);
 
-    Task<bool> RenewAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<bool> RenewAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken);
 
     Task ReleaseAsync(string holder, CancellationToken cancellationToken);
 
-    Task<string?> HolderAsync(CancellationToken cancellationToken);
+    Task<LeaseHolder?> HolderAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
 /// The lease in Redis: key <c>{Fleet:State:KeyPrefix}watchdog:leader</c> (default <c>platform:watchdog:leader</c>), a
-/// string holding the holder's replica id with a PX expiry. Acquire is <c>SET NX PX</c>; renew and release are Lua
-/// scripts that act only when the key still holds the caller's id, so a replica can never extend or drop a lease that
-/// expired and went to another. Without a Redis connection string the lease is in-process.
+/// string holding the holder's replica id with a PX expiry, and <c>...watchdog:leader:grpc</c>, the holder's gRPC
+/// address with the same expiry (followers forward operator actions there). Acquire, renew and release are Lua scripts:
+/// acquire sets the key only when it is free (or already the caller's), renew and release act only while it holds the
+/// caller's id, so a replica can never extend or drop a lease that expired and went to another. Without a Redis
+/// connection string the lease is in-process.
 /// </summary>
 internal sealed class RedisLeaseStore(FleetRedisConnection connection, IOptions<FleetStateOptions> fleetOptions) : ILeaseStore
 {
-    private const string RenewScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    // KEYS: lease, address; ARGV: holder, ttl ms, address ('' for none), acquire (1) or renew only (0).
+    private const string AcquireOrRenewScript = """
+        local current = redis.call('GET', KEYS[1])
+        if current == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        elseif current == false and ARGV[4] == '1' then
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        else
+          return 0
         end
-        return 0
+        if ARGV[3] == '' then
+          redis.call('DEL', KEYS[2])
+        else
+          redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+        end
+        return 1
         """;
 
     private const string ReleaseScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('DEL', KEYS[1])
+          return redis.call('DEL', KEYS[1], KEYS[2])
         end
         return 0
         """;
 
     private readonly RedisKey _key = fleetOptions.Value.KeyPrefix + "watchdog:leader";
+    private readonly RedisKey _addressKey = fleetOptions.Value.KeyPrefix + "watchdog:leader:grpc";
 
     public bool Shared => true;
 
     public string Key => _key.ToString();
 
-    public async Task<bool> TryAcquireAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken)
-    {
-        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-        if (await db.StringSetAsync(_key, holder, ttl, When.NotExists).ConfigureAwait(false))
-        {
-            return true;
-        }
+    public string AddressKey => _addressKey.ToString();
 
-        // Ours already (a restart of the loop, or a lost answer): renewing says so.
-        return await RenewAsync(holder, ttl, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<bool> TryAcquireAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken) =>
+        AcquireOrRenewAsync(holder, address, ttl, acquire: true, cancellationToken);
 
-    public async Task<bool> RenewAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken)
-    {
-        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RenewScript, [_key], [holder, (long)ttl.TotalMilliseconds]).ConfigureAwait(false);
-        return (long)result == 1;
-    }
+    public Task<bool> RenewAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken) =>
+        AcquireOrRenewAsync(holder, address, ttl, acquire: false, cancellationToken);
 
     public async Task ReleaseAsync(string holder, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-        await db.ScriptEvaluateAsync(ReleaseScript, [_key], [holder]).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(ReleaseScript, [_key, _addressKey], [holder]).ConfigureAwait(false);
     }
 
-    public async Task<string?> HolderAsync(CancellationToken cancellationToken)
+    public async Task<LeaseHolder?> HolderAsync(CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-        return await db.StringGetAsync(_key).ConfigureAwait(false);
+        var values = await db.StringGetAsync([_key, _addressKey]).ConfigureAwait(false);
+        return values[0].IsNull ? null : new LeaseHolder(values[0].ToString(), values[1].IsNullOrEmpty ? null : values[1].ToString());
+    }
+
+    private async Task<bool> AcquireOrRenewAsync(string holder, string? address, TimeSpan ttl, bool acquire, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        var result = await db.ScriptEvaluateAsync(
+            AcquireOrRenewScript,
+            [_key, _addressKey],
+            [holder, (long)ttl.TotalMilliseconds, address ?? "", acquire ? "1" : "0"]).ConfigureAwait(false);
+        return (long)result == 1;
     }
 
     private async Task<IDatabase> DatabaseAsync(CancellationToken cancellationToken)
@@ -95,6 +115,7 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
 {
     private readonly Lock _lock = new();
     private string? _holder;
+    private string? _address;
     private DateTimeOffset _expires;
 
     public bool Shared => false;
@@ -102,7 +123,7 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
     /// <summary>When set, every call fails as an unreachable Redis would.</summary>
     public bool Unreachable { get; set; }
 
-    public Task<bool> TryAcquireAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken)
+    public Task<bool> TryAcquireAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
@@ -111,6 +132,7 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
             if (_holder is null || _expires <= now || _holder == holder)
             {
                 _holder = holder;
+                _address = address;
                 _expires = now + ttl;
                 return Task.FromResult(true);
             }
@@ -119,7 +141,7 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
         }
     }
 
-    public Task<bool> RenewAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken)
+    public Task<bool> RenewAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
@@ -127,6 +149,7 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
             var now = timeProvider.GetUtcNow();
             if (_holder == holder && _expires > now)
             {
+                _address = address;
                 _expires = now + ttl;
                 return Task.FromResult(true);
             }
@@ -149,12 +172,12 @@ internal sealed class InMemoryLeaseStore(TimeProvider timeProvider) : ILeaseStor
         }
     }
 
-    public Task<string?> HolderAsync(CancellationToken cancellationToken)
+    public Task<LeaseHolder?> HolderAsync(CancellationToken cancellationToken)
     {
         lock (_lock)
         {
             ThrowIfUnreachable();
-            return Task.FromResult(_holder is not null && _expires > timeProvider.GetUtcNow() ? _holder : null);
+            return Task.FromResult(_holder is not null && _expires > timeProvider.GetUtcNow() ? new LeaseHolder(_holder, _address) : null);
         }
     }
 

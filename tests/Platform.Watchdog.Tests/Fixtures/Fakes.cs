@@ -117,6 +117,10 @@ internal sealed class FakeLeadership : ILeadership
     public bool IsLeader { get; set; } = true;
 
     public string? Holder { get; set; } = "test";
+
+    public string ReplicaId { get; set; } = "test";
+
+    public string? LeaderAddress { get; set; }
 }
 
 /// <summary>Builds observations: a healthy engine by default, changed with a `with` expression.</summary>

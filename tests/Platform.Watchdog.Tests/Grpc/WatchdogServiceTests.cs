@@ -45,6 +45,8 @@ public sealed class WatchdogServiceTests : IAsyncLifetime
                 services.AddSingleton<EventLog>();
                 services.AddSingleton<ILeadership>(_leadership);
                 services.AddSingleton(new AdminKey(Options.Create(admin)));
+                services.AddSingleton(Options.Create(new ForwardingOptions()));
+                services.AddSingleton<LeaderForwarder>();
                 services.AddSingleton(sp => new EngineCoordinator(
                     _catalog, new FakeFleetState(), new FakeProbe(), new FakeRestarter(), sp.GetRequiredService<EventLog>(), _leadership,
                     Array.Empty<IDegradationDetector>(), Options.Create(new WatchdogOptions { DrainMinimum = TimeSpan.Zero }),

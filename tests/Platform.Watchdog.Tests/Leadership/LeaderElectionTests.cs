@@ -97,22 +97,26 @@ public sealed class LeaderElectionTests
         var multiplexer = await connection.ConnectAsync(CancellationToken.None);
         await Poll.UntilAsync(() => multiplexer!.IsConnected, TimeSpan.FromSeconds(30), "the Redis connection");
         var store = new RedisLeaseStore(connection, Options.Create(new FleetStateOptions { KeyPrefix = "test:" }));
+        var database = multiplexer!.GetDatabase();
         var ct = TestContext.Current.CancellationToken;
 
         Assert.Equal("test:watchdog:leader", store.Key);
-        Assert.True(await store.TryAcquireAsync("a", TimeSpan.FromSeconds(30), ct));
-        Assert.True(await store.TryAcquireAsync("a", TimeSpan.FromSeconds(30), ct));
-        Assert.False(await store.TryAcquireAsync("b", TimeSpan.FromSeconds(30), ct));
-        Assert.False(await store.RenewAsync("b", TimeSpan.FromSeconds(30), ct));
+        Assert.Equal("test:watchdog:leader:grpc", store.AddressKey);
+        Assert.True(await store.TryAcquireAsync("a", null, TimeSpan.FromSeconds(30), ct));
+        Assert.True(await store.TryAcquireAsync("a", "http://10.0.0.1:18205", TimeSpan.FromSeconds(30), ct));
+        Assert.False(await store.TryAcquireAsync("b", "http://10.0.0.2:18205", TimeSpan.FromSeconds(30), ct));
+        Assert.False(await store.RenewAsync("b", "http://10.0.0.2:18205", TimeSpan.FromSeconds(30), ct));
         await store.ReleaseAsync("b", ct);
-        Assert.Equal("a", await store.HolderAsync(ct));
+        Assert.Equal(new LeaseHolder("a", "http://10.0.0.1:18205"), await store.HolderAsync(ct));
 
         await store.ReleaseAsync("a", ct);
         Assert.Null(await store.HolderAsync(ct));
-        Assert.True(await store.TryAcquireAsync("b", TimeSpan.FromMilliseconds(300), ct));
+        Assert.False(await database.KeyExistsAsync(store.AddressKey));
+        Assert.True(await store.TryAcquireAsync("b", null, TimeSpan.FromMilliseconds(300), ct));
+        Assert.Equal(new LeaseHolder("b", null), await store.HolderAsync(ct));
         await Poll.UntilAsync(async () => await store.HolderAsync(ct) is null, TimeSpan.FromSeconds(10), "the lease to expire");
-        Assert.False(await store.RenewAsync("b", TimeSpan.FromSeconds(30), ct));
-        Assert.True(await store.TryAcquireAsync("a", TimeSpan.FromSeconds(30), ct));
+        Assert.False(await store.RenewAsync("b", null, TimeSpan.FromSeconds(30), ct));
+        Assert.True(await store.TryAcquireAsync("a", null, TimeSpan.FromSeconds(30), ct));
     }
 
     [Fact]
@@ -129,7 +133,7 @@ public sealed class LeaderElectionTests
         await Task.WhenAll(a.TickAsync(CancellationToken.None), b.TickAsync(CancellationToken.None));
 
         Assert.True(a.IsLeader ^ b.IsLeader);
-        Assert.Equal(a.IsLeader ? "a" : "b", await store.HolderAsync(CancellationToken.None));
+        Assert.Equal(a.IsLeader ? "a" : "b", (await store.HolderAsync(CancellationToken.None))?.Id);
     }
 
     [Fact]
@@ -148,16 +152,16 @@ public sealed class LeaderElectionTests
 
         public bool Shared => inner.Shared;
 
-        public Task<bool> TryAcquireAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken) =>
-            Unreachable ? throw new TimeoutException() : inner.TryAcquireAsync(holder, ttl, cancellationToken);
+        public Task<bool> TryAcquireAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken) =>
+            Unreachable ? throw new TimeoutException() : inner.TryAcquireAsync(holder, address, ttl, cancellationToken);
 
-        public Task<bool> RenewAsync(string holder, TimeSpan ttl, CancellationToken cancellationToken) =>
-            Unreachable ? throw new TimeoutException() : inner.RenewAsync(holder, ttl, cancellationToken);
+        public Task<bool> RenewAsync(string holder, string? address, TimeSpan ttl, CancellationToken cancellationToken) =>
+            Unreachable ? throw new TimeoutException() : inner.RenewAsync(holder, address, ttl, cancellationToken);
 
         public Task ReleaseAsync(string holder, CancellationToken cancellationToken) =>
             Unreachable ? throw new TimeoutException() : inner.ReleaseAsync(holder, cancellationToken);
 
-        public Task<string?> HolderAsync(CancellationToken cancellationToken) =>
+        public Task<LeaseHolder?> HolderAsync(CancellationToken cancellationToken) =>
             Unreachable ? throw new TimeoutException() : inner.HolderAsync(cancellationToken);
     }
 }

@@ -1,5 +1,6 @@
 extern alias client;
 
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -8,7 +9,9 @@ using client::Platform.Inference.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Platform.Gateway.Health;
+using Platform.Gateway.Pipeline;
 using Platform.Gateway.Tests.Api;
 using Platform.Gateway.Tests.Fixtures.Engines;
 using Platform.Gateway.Tests.Fixtures.Stack;
@@ -32,6 +35,14 @@ public sealed class FallbackTests
         await using var stack = await Stack.StartAsync();
         using var http = stack.Gateway.CreateHttpClient();
         Assert.Equal(0, await FallbacksAsync(http));
+
+        // Counted on this gateway's own meter factory: other gateways in this test process publish instruments of the
+        // same meter name, which a process-wide listener (the Prometheus exporter's) can mix with this one's.
+        using var fallbacks = new MetricCollector<long>(
+            stack.Gateway.Services.GetRequiredService<IMeterFactory>(), EngineSideMetrics.MeterName, "platform.gateway.fallbacks");
+        long Fallbacks() => fallbacks.GetMeasurementSnapshot()
+            .Where(m => m.Tags.TryGetValue("model", out var model) && model as string == GatewayHost.Model)
+            .Sum(m => m.Value);
         using (var before = await ChatAsync(http, stream: false))
         {
             Assert.True(before.StatusCode == HttpStatusCode.OK, $"{(int)before.StatusCode}: {await before.Content.ReadAsStringAsync(Ct)}");
@@ -102,8 +113,11 @@ public sealed class FallbackTests
             served++;
         }
 
-        await Poll.UntilAsync(async () => await FallbacksAsync(http) >= served, TimeSpan.FromSeconds(30), $"platform_gateway_fallbacks_total to reach {served}");
-        Assert.Equal(served, await FallbacksAsync(http));
+        await Poll.UntilAsync(() => Fallbacks() >= served, TimeSpan.FromSeconds(30), $"platform.gateway.fallbacks to reach {served}");
+        Assert.Equal(served, Fallbacks());
+
+        // And the scrape endpoint exposes the counter under its Prometheus name.
+        await Poll.UntilAsync(async () => await FallbacksAsync(http) >= 1, TimeSpan.FromSeconds(30), "platform_gateway_fallbacks_total on /metrics");
     }
 
     [Fact]

@@ -1,7 +1,6 @@
 extern alias client;
 
 using System.Diagnostics.Metrics;
-using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -34,10 +33,11 @@ public sealed class FallbackTests
     {
         await using var stack = await Stack.StartAsync();
         using var http = stack.Gateway.CreateHttpClient();
-        Assert.Equal(0, await FallbacksAsync(http));
 
-        // Counted on this gateway's own meter factory: other gateways in this test process publish instruments of the
-        // same meter name, which a process-wide listener (the Prometheus exporter's) can mix with this one's.
+        // Counted on this gateway's own meter factory. Through /metrics the count is not reliable in this test process:
+        // other gateways here publish instruments of the same meter and name, and the exporter's process-wide listener
+        // treats them as duplicates (a CI run saw all 6 counted here and no series on /metrics for 30 s). The Prometheus
+        // names are checked in Telemetry/MetricsTests.
         using var fallbacks = new MetricCollector<long>(
             stack.Gateway.Services.GetRequiredService<IMeterFactory>(), EngineSideMetrics.MeterName, "platform.gateway.fallbacks");
         long Fallbacks() => fallbacks.GetMeasurementSnapshot()
@@ -115,9 +115,6 @@ public sealed class FallbackTests
 
         await Poll.UntilAsync(() => Fallbacks() >= served, TimeSpan.FromSeconds(30), $"platform.gateway.fallbacks to reach {served}");
         Assert.Equal(served, Fallbacks());
-
-        // And the scrape endpoint exposes the counter under its Prometheus name.
-        await Poll.UntilAsync(async () => await FallbacksAsync(http) >= 1, TimeSpan.FromSeconds(30), "platform_gateway_fallbacks_total on /metrics");
     }
 
     [Fact]
@@ -193,14 +190,6 @@ public sealed class FallbackTests
     }
 
     /// <summary>platform_gateway_fallbacks_total for the primary model, summed over reasons.</summary>
-    private static async Task<double> FallbacksAsync(HttpClient http)
-    {
-        var text = await http.GetStringAsync("/metrics", Ct);
-        return text.Split('\n')
-            .Where(l => l.StartsWith("platform_gateway_fallbacks_total{", StringComparison.Ordinal) && l.Contains($"model=\"{GatewayHost.Model}\"", StringComparison.Ordinal))
-            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-    }
-
     /// <summary>Its own processes: the tests kill engines.</summary>
     private sealed class Stack : IAsyncDisposable
     {

@@ -1,6 +1,6 @@
-namespace Platform.HealthScorer.Tests.Fixtures;
+namespace Platform.Tests.Shared;
 
-/// <summary>Waits for a condition with a timeout instead of sleeping for luck.</summary>
+/// <summary>Waits for a condition with a timeout instead of sleeping for luck (the one copy every test project that imports Shared.props uses).</summary>
 internal static class Poll
 {
     public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, int intervalMs = 20)

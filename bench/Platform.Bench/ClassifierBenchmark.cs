@@ -202,7 +202,7 @@ internal static class ClassifierBenchmark
             }
 
             var full = text.ToString();
-            prompts[k] = full[..Platform.Classifier.Features.PromptText.Prefix(full).Length];
+            prompts[k] = full[..Platform.Classifier.Features.PromptText.Prefix(full, 4096).Length];
         }
 
         return prompts;

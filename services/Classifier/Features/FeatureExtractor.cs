@@ -65,12 +65,12 @@ internal static class FeatureExtractor
         public int ProseWords;
     }
 
-    /// <summary>Extracts the features of a prompt: <paramref name="system"/> and <paramref name="user"/> are already cut to their prefixes.</summary>
-    public static void Extract<TSink>(ReadOnlySpan<char> system, ReadOnlySpan<char> user, ref TSink sink) where TSink : struct, IFeatureSink
+    /// <summary>Extracts the features of a prompt from the windows (<see cref="PromptText.Window"/>) of its system and user messages.</summary>
+    public static void Extract<TSink>(MessageWindow system, MessageWindow user, ref TSink sink) where TSink : struct, IFeatureSink
     {
         var systemStats = default(TextStats);
         var userStats = default(TextStats);
-        if (!system.IsEmpty)
+        if (!system.Head.IsEmpty)
         {
             var systemConcepts = (uint)Scan(system, ref sink, ref systemStats);
             sink.Named(NamedFeatures.SystemMessage);
@@ -129,10 +129,21 @@ internal static class FeatureExtractor
         sink.Named(NamedFeatures.Bias);
     }
 
-    private static Concept Scan<TSink>(ReadOnlySpan<char> text, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
+    /// <summary>The head and then the tail of a message, as one text with the middle left out.</summary>
+    private static Concept Scan<TSink>(MessageWindow window, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
+    {
+        var concepts = Scan(window.Head, false, ref sink, ref stats);
+        if (!window.Tail.IsEmpty)
+        {
+            concepts |= Scan(window.Tail, window.TailStartsInFence, ref sink, ref stats);
+        }
+
+        return concepts;
+    }
+
+    private static Concept Scan<TSink>(ReadOnlySpan<char> text, bool inFence, ref TSink sink, ref TextStats stats) where TSink : struct, IFeatureSink
     {
         var concepts = Concept.None;
-        var inFence = false;
         var previousWasCode = false;
         var rest = text;
         while (true)

@@ -31,7 +31,7 @@ internal sealed class TaskClassifier(ClassifierModel model)
     public Classification Classify(ReadOnlySpan<char> system, ReadOnlySpan<char> user, Span<FeatureContribution> strongest, out int written)
     {
         var sink = new ScoringSink(Model);
-        FeatureExtractor.Extract(PromptText.Prefix(system), PromptText.Prefix(user), ref sink);
+        FeatureExtractor.Extract(PromptText.Window(system), PromptText.Window(user), ref sink);
 
         var probability = 1.0 / (1.0 + Math.Exp(-sink.Score));
         written = SelectStrongest(sink.Fired, strongest);
@@ -45,7 +45,7 @@ internal sealed class TaskClassifier(ClassifierModel model)
     public (Classification Decision, IReadOnlyList<(string Name, double Weight)> Features) Explain(string system, string user)
     {
         var sink = new ScoringSink(Model);
-        FeatureExtractor.Extract(PromptText.Prefix(system), PromptText.Prefix(user), ref sink);
+        FeatureExtractor.Extract(PromptText.Window(system), PromptText.Window(user), ref sink);
         var probability = 1.0 / (1.0 + Math.Exp(-sink.Score));
         var features = sink.Fired.ToArray()
             .Select(f => (Model.Name(f), (double)Model.Weight(f)))

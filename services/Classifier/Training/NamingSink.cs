@@ -8,7 +8,7 @@ internal readonly struct NamingSink(HashSet<string> names) : IFeatureSink
     public static HashSet<string> Of(string system, string user)
     {
         var sink = new NamingSink(new HashSet<string>(StringComparer.Ordinal));
-        FeatureExtractor.Extract(PromptText.Prefix(system), PromptText.Prefix(user), ref sink);
+        FeatureExtractor.Extract(PromptText.Window(system), PromptText.Window(user), ref sink);
         return sink.Names;
     }
 

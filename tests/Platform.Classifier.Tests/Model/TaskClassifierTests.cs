@@ -77,16 +77,29 @@ public sealed class TaskClassifierTests
     }
 
     [Fact]
-    public void Classify_OnlyThePrefixIsRead()
+    public void Classify_TheMiddleOfALongMessageIsNotRead()
     {
-        var head = string.Concat(Enumerable.Repeat("Tell me a story about a lighthouse keeper and the sea. ", 80));
-        Assert.True(head.Length > PromptText.MaxPrefixBytes);
+        var story = string.Concat(Enumerable.Repeat("Tell me a story about a lighthouse keeper and the sea.\n", 80));
+        var withCodeInTheMiddle = story[..2000] + "Write a Python function, a SQL query and a bash script.\n" + story[2000..];
 
-        var plain = Classifier.Explain("", head);
-        var withTail = Classifier.Explain("", head + "\nWrite a Python function, a SQL query and a bash script.");
+        var plain = Classifier.Explain("", story);
+        var other = Classifier.Explain("", withCodeInTheMiddle);
 
-        Assert.Equal(plain.Decision, withTail.Decision);
-        Assert.Equal(plain.Features, withTail.Features);
+        Assert.True(story.Length > PromptText.MaxWindowBytes);
+        Assert.Equal(plain.Decision, other.Decision);
+        Assert.Equal(plain.Features, other.Features);
+    }
+
+    [Fact]
+    public void Classify_RequestAfterALongPaste_TheTailDecides()
+    {
+        var code = "```java\n" + string.Concat(Enumerable.Range(0, 80).Select(i => $"    int value{i} = compute(input, {i}); // step {i}\n")) + "```\n";
+
+        var explain = Classifier.Classify("", code + "What does this code do? Explain it to me in plain words, I am not a programmer.");
+        var port = Classifier.Classify("", code + "Rewrite this in Rust and add unit tests.");
+
+        Assert.False(explain.IsCode);
+        Assert.True(port.IsCode);
     }
 
     [Fact]

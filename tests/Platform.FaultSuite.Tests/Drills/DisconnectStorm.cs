@@ -97,6 +97,7 @@ internal static class DisconnectStorm
             peakRunning = Math.Max(peakRunning, runningNow);
             peakWaiting = Math.Max(peakWaiting, waitingNow);
             log($"{name}: {count} requests in flight after {clock.Elapsed.TotalSeconds:0.0} s (engines: {peakRunning} running, {peakWaiting} waiting); every client goes away now");
+            log($"{name}: the gateway's engine-call failures and retries so far: {await GatewayRetriesAsync(metrics, platform.Gateway, ct)}");
             var storm0 = Stopwatch.GetTimestamp();
             await storm.CancelAsync();
 
@@ -192,6 +193,30 @@ internal static class DisconnectStorm
         {
             return double.NaN;
         }
+    }
+
+    /// <summary>The gateway's <c>platform_gateway_upstream_failures_total</c> and <c>_retries_total</c> series, summed by error (how the ramp went).</summary>
+    private static async Task<string> GatewayRetriesAsync(HttpClient http, Uri gateway, CancellationToken ct)
+    {
+        var text = await http.GetStringAsync(new Uri(gateway, "metrics"), ct);
+        var sums = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            foreach (var series in (string[])["platform_gateway_upstream_failures_total", "platform_gateway_retries_total"])
+            {
+                if (!line.StartsWith(series + "{", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var error = System.Text.RegularExpressions.Regex.Match(line, "error=\"([^\"]*)\"").Groups[1].Value;
+                var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                var key = $"{series["platform_gateway_".Length..^"_total".Length]} {error}";
+                sums[key] = sums.GetValueOrDefault(key) + value;
+            }
+        }
+
+        return sums.Count == 0 ? "none" : string.Join(", ", sums.Select(s => $"{s.Key} {s.Value}"));
     }
 
     private static async Task SetFaultsAsync(HttpClient http, IEnumerable<Uri> engines, object faults, CancellationToken ct) =>

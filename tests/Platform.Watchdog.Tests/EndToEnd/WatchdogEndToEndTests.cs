@@ -57,13 +57,13 @@ public sealed partial class WatchdogEndToEndTests(PlatformFixture fixture) : ICl
         }, CancellationToken.None);
         var redisUrl = new Uri(Platform.Urls["redis"][0]);
         await using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisUrl.Host}:{redisUrl.Port}");
-        var drains = new ConcurrentQueue<(TimeSpan At, string Flag)>();
+        var drains = new ConcurrentQueue<(TimeSpan At, string Flag, DateTimeOffset WrittenAt)>();
         await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal("platform:fleet:changes"), (_, message) =>
         {
             var fields = ((string)message!).Split('|');
             if (fields[0] == "D" && fields[1] == Engine)
             {
-                drains.Enqueue((clock.Elapsed, fields[5]));
+                drains.Enqueue((clock.Elapsed, fields[5], DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(fields[3], CultureInfo.InvariantCulture))));
             }
         });
 
@@ -94,7 +94,7 @@ public sealed partial class WatchdogEndToEndTests(PlatformFixture fixture) : ICl
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"+{(at - injectedAt).TotalSeconds,6:0.00} s  {e.Kind,-28} {e.Source,-9} {e.Reason}"));
         }
 
-        foreach (var (at, flag) in drains)
+        foreach (var (at, flag, _) in drains)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"+{(at - injectedAt).TotalSeconds,6:0.00} s  Redis drain flag of {Engine} = {flag}"));
         }
@@ -113,9 +113,13 @@ public sealed partial class WatchdogEndToEndTests(PlatformFixture fixture) : ICl
 
         // The gateways were told: drained before the restart, undrained after the warm-up.
         Assert.Equal(["1", "0"], drains.Select(d => d.Flag));
-        var drainedAt = drains.First().At;
-        Assert.True(drainedAt <= timeline.Single(e => e.Event.Kind == EventKind.RestartRequested).At);
-        Assert.True(drains.Last().At >= timeline.Single(e => e.Event.Kind == EventKind.Recovered).At);
+        var requested = timeline.Single(e => e.Event.Kind == EventKind.RestartRequested).Event.At.ToDateTimeOffset();
+        Assert.True(drains.First().WrittenAt <= requested, $"drained at {drains.First().WrittenAt:HH:mm:ss.fff}, restart requested at {requested:HH:mm:ss.fff}");
+        // The undrain is written after Recovered is emitted, but the two reach this test on different connections (Redis
+        // pub/sub, the gRPC event stream) in either order (a CI run saw both at +16.49 s, the message first): the
+        // message's own time (ms) is compared with the event's.
+        var recovered = timeline.Single(e => e.Event.Kind == EventKind.Recovered).Event.At.ToDateTimeOffset();
+        Assert.True(drains.Last().WrittenAt >= recovered.AddMilliseconds(-1), $"undrained at {drains.Last().WrittenAt:HH:mm:ss.fff}, recovered at {recovered:HH:mm:ss.fff}");
 
         // Restarted by the AppHost on the same endpoint: a new process, without the fault, that generates.
         var after = await ReplicaAsync(control, Engine, ct);

@@ -38,21 +38,9 @@ public sealed class PromptTextTests
     [Fact]
     public void Prefix_AsciiRunsBetweenOtherCharacters_LongestPrefixThatFits()
     {
-        // ASCII runs of every length around 2-, 3- and 4-byte characters and lone surrogates, cut at every budget edge.
-        var random = new Random(7);
-        string[] pieces = ["a", "hello world ", "é", "函", "😀", "\uD800", "\uDC00", "\n", new string('x', 70)];
-        for (var n = 0; n < 300; n++)
+        foreach (var (text, budget) in MixedTexts(seed: 7))
         {
-            var text = new StringBuilder();
-            while (text.Length < 1_500)
-            {
-                text.Append(pieces[random.Next(pieces.Length)]);
-            }
-
-            var s = text.ToString();
-            var budget = random.Next(1, 3_000);
-
-            Assert.Equal(ReferencePrefixLength(s, budget), PromptText.Prefix(s, budget).Length);
+            Assert.Equal(ReferencePrefixLength(text, budget), PromptText.Prefix(text, budget).Length);
         }
     }
 
@@ -65,20 +53,9 @@ public sealed class PromptTextTests
     [Fact]
     public void Suffix_AsciiRunsBetweenOtherCharacters_LongestSuffixThatFits()
     {
-        var random = new Random(11);
-        string[] pieces = ["a", "hello world ", "é", "函", "😀", "\uD800", "\uDC00", "\n", new string('x', 70)];
-        for (var n = 0; n < 300; n++)
+        foreach (var (text, budget) in MixedTexts(seed: 11))
         {
-            var text = new StringBuilder();
-            while (text.Length < 1_500)
-            {
-                text.Append(pieces[random.Next(pieces.Length)]);
-            }
-
-            var s = text.ToString();
-            var budget = random.Next(1, 3_000);
-
-            Assert.Equal(ReferenceSuffixLength(s, budget), PromptText.Suffix(s, budget).Length);
+            Assert.Equal(ReferenceSuffixLength(text, budget), PromptText.Suffix(text, budget).Length);
         }
     }
 
@@ -160,6 +137,26 @@ public sealed class PromptTextTests
     public void IsKnownRole_OpenAiRolesOnly(string role, bool known)
     {
         Assert.Equal(known, PromptText.IsKnownRole(role));
+    }
+
+    /// <summary>
+    /// 300 texts of ASCII runs of every length around 2-, 3- and 4-byte characters and lone surrogates, each with a
+    /// byte budget that cuts it somewhere.
+    /// </summary>
+    private static IEnumerable<(string Text, int Budget)> MixedTexts(int seed)
+    {
+        var random = new Random(seed);
+        string[] pieces = ["a", "hello world ", "é", "函", "😀", "\uD800", "\uDC00", "\n", new string('x', 70)];
+        for (var n = 0; n < 300; n++)
+        {
+            var text = new StringBuilder();
+            while (text.Length < 1_500)
+            {
+                text.Append(pieces[random.Next(pieces.Length)]);
+            }
+
+            yield return (text.ToString(), random.Next(1, 3_000));
+        }
     }
 
     /// <summary>Grows the suffix one character (or surrogate pair) at a time while its UTF-8 size fits; a lone surrogate counts 3 bytes.</summary>

@@ -180,7 +180,10 @@ internal sealed partial class EngineCoordinator : IDisposable
             _lastSnapshotAt = _time.GetUtcNow();
             foreach (var o in observations)
             {
-                if (_engines.TryGetValue(o.EngineId, out var record))
+                // A reading from a scrape made before the engine's process was restarted describes the old process: until
+                // the HealthScorer has scraped the new one it repeats its last view (a CI run saw the old process's
+                // "stalled" flag detected again, and deferred, at the moment the new one was undrained).
+                if (_engines.TryGetValue(o.EngineId, out var record) && !(o.ScrapedAt <= record.ScrapedBeforeRestart))
                 {
                     record.History.Add(o, _historyKeep);
                 }
@@ -917,6 +920,7 @@ internal sealed partial class EngineCoordinator : IDisposable
             lock (_lock)
             {
                 record.State = EngineActionState.Warming;
+                record.ScrapedBeforeRestart = record.History.Latest?.ScrapedAt;
                 record.History.Clear();
             }
 
@@ -1132,6 +1136,12 @@ internal sealed partial class EngineCoordinator : IDisposable
         public DateTimeOffset? AdoptedUntil { get; set; }
 
         public string? AdoptedFrom { get; set; }
+
+        /// <summary>
+        /// The HealthScorer's last successful scrape known when the engine's restart returned (its clock): readings that
+        /// are no newer are of the previous process.
+        /// </summary>
+        public DateTimeOffset? ScrapedBeforeRestart { get; set; }
 
         /// <summary>A change not yet written to the restart state store.</summary>
         public bool PersistPending { get; set; }

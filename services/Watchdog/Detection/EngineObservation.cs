@@ -2,7 +2,9 @@ namespace Platform.Watchdog.Detection;
 
 /// <summary>
 /// One engine as one HealthScorer snapshot described it, stamped with the watchdog's own clock when it arrived
-/// (windows are measured on one clock). Unknown figures are NaN, as the HealthScorer sends them.
+/// (windows are measured on one clock). Unknown figures are NaN, as the HealthScorer sends them. <c>ScrapedAt</c> is
+/// when the HealthScorer last scraped the engine successfully, on its clock (null if never): a view older than an
+/// engine's restart is of the previous process.
 /// </summary>
 internal sealed record EngineObservation(
     DateTimeOffset At,
@@ -16,7 +18,8 @@ internal sealed record EngineObservation(
     double Running,
     double Waiting,
     double TtftP95Seconds,
-    double GenerationTokensPerSecond)
+    double GenerationTokensPerSecond,
+    DateTimeOffset? ScrapedAt = null)
 {
     /// <summary>Serving as far as the health view can tell: reachable and making progress.</summary>
     public bool Routable => Reachable && !Stalled;

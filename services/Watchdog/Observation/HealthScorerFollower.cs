@@ -110,7 +110,8 @@ internal sealed partial class HealthScorerFollower(
                 e.Running,
                 e.Waiting,
                 e.TtftP95Seconds,
-                e.GenerationTokensPerSecond));
+                e.GenerationTokensPerSecond,
+                e.ObservedAt?.ToDateTimeOffset()));
         }
 
         return observations;

@@ -280,6 +280,37 @@ public sealed class EngineCoordinatorTests : IDisposable
     }
 
     [Fact]
+    public async Task Restart_TheOldProcessesReadingArrivesWhileWarming_IsNotHeldAgainstTheNewOne()
+    {
+        var scrapedBeforeTheRestart = _time.GetUtcNow();
+        await FeedAsync(1);
+        var gate = new TaskCompletionSource();
+        _probe.Healthy = id => !(id == "general-0" && !gate.Task.IsCompleted);
+
+        Assert.Equal(OperatorRefusal.None, _coordinator.Restart("general-0", "rolling restart", force: false).Refusal);
+        await Poll.UntilAsync(
+            () => _coordinator.Status().Single(s => s.EngineId == "general-0").State == EngineActionState.Warming, TimeSpan.FromSeconds(10), "general-0 warming");
+
+        // The HealthScorer has not scraped the new process yet: it repeats its view of the old, stalled one.
+        var now = _time.GetUtcNow();
+        _coordinator.OnSnapshot(_catalog.Engines.Select(e => Observations.Healthy(e.Id, now, e.Pool) is var o && e.Id == "general-0"
+            ? o with { Stalled = true, Running = 3, ScrapedAt = scrapedBeforeTheRestart }
+            : o).ToList());
+        gate.SetResult();
+        await Poll.UntilAsync(async () =>
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            await Task.Yield();
+            return Kinds("general-0").Contains(EventKind.Undrained);
+        }, TimeSpan.FromSeconds(10), "general-0 back in service");
+        _coordinator.Evaluate();
+        await _coordinator.Idle;
+
+        Assert.Equal([EventKind.DrainStarted, EventKind.DrainCompleted, EventKind.RestartRequested, EventKind.Recovered, EventKind.Undrained], Kinds("general-0"));
+        Assert.Equal(["general-0"], _restarter.Restarts);
+    }
+
+    [Fact]
     public async Task RollingRestart_SiblingRightAfterAnUndrain_IsNotRefusedByTheBudget()
     {
         await FeedAsync(1);

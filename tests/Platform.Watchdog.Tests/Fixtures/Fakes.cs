@@ -128,5 +128,5 @@ internal static class Observations
 {
     public static EngineObservation Healthy(string engineId, DateTimeOffset at, string? pool = null) => new(
         at, engineId, pool ?? engineId[..engineId.LastIndexOf('-')], Reachable: true, Stalled: false, ConsecutiveScrapeErrors: 0, LastScrapeError: "",
-        KvCacheUsage: 0.1, Running: 1, Waiting: 0, TtftP95Seconds: 0.2, GenerationTokensPerSecond: 100);
+        KvCacheUsage: 0.1, Running: 1, Waiting: 0, TtftP95Seconds: 0.2, GenerationTokensPerSecond: 100, ScrapedAt: at);
 }

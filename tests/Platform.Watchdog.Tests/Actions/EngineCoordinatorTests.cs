@@ -279,30 +279,38 @@ public sealed class EngineCoordinatorTests : IDisposable
         Assert.Equal(["code-0"], _restarter.Restarts);
     }
 
-    [Fact]
-    public async Task Restart_TheOldProcessesReadingArrivesWhileWarming_IsNotHeldAgainstTheNewOne()
+    /// <summary>
+    /// An operator restart of <paramref name="engine"/>, held in its warm-up until <paramref name="whileWarming"/> has
+    /// delivered what the HealthScorer says meanwhile; returns once the engine is undrained.
+    /// </summary>
+    private async Task RestartThroughWarmUpAsync(string engine, Action<DateTimeOffset> whileWarming)
     {
-        var scrapedBeforeTheRestart = _time.GetUtcNow();
-        await FeedAsync(1);
         var gate = new TaskCompletionSource();
-        _probe.Healthy = id => !(id == "general-0" && !gate.Task.IsCompleted);
+        _probe.Healthy = id => !(id == engine && !gate.Task.IsCompleted);
 
-        Assert.Equal(OperatorRefusal.None, _coordinator.Restart("general-0", "rolling restart", force: false).Refusal);
+        Assert.Equal(OperatorRefusal.None, _coordinator.Restart(engine, "rolling restart", force: false).Refusal);
         await Poll.UntilAsync(
-            () => _coordinator.Status().Single(s => s.EngineId == "general-0").State == EngineActionState.Warming, TimeSpan.FromSeconds(10), "general-0 warming");
-
-        // The HealthScorer has not scraped the new process yet: it repeats its view of the old, stalled one.
-        var now = _time.GetUtcNow();
-        _coordinator.OnSnapshot(_catalog.Engines.Select(e => Observations.Healthy(e.Id, now, e.Pool) is var o && e.Id == "general-0"
-            ? o with { Stalled = true, Running = 3, ScrapedAt = scrapedBeforeTheRestart }
-            : o).ToList());
+            () => _coordinator.Status().Single(s => s.EngineId == engine).State == EngineActionState.Warming, TimeSpan.FromSeconds(10), engine + " warming");
+        whileWarming(_time.GetUtcNow());
         gate.SetResult();
         await Poll.UntilAsync(async () =>
         {
             _time.Advance(TimeSpan.FromMilliseconds(250));
             await Task.Yield();
-            return Kinds("general-0").Contains(EventKind.Undrained);
-        }, TimeSpan.FromSeconds(10), "general-0 back in service");
+            return Kinds(engine).Contains(EventKind.Undrained);
+        }, TimeSpan.FromSeconds(10), engine + " back in service");
+    }
+
+    [Fact]
+    public async Task Restart_TheOldProcessesReadingArrivesWhileWarming_IsNotHeldAgainstTheNewOne()
+    {
+        var scrapedBeforeTheRestart = _time.GetUtcNow();
+        await FeedAsync(1);
+
+        // The HealthScorer has not scraped the new process yet: it repeats its view of the old, stalled one.
+        await RestartThroughWarmUpAsync("general-0", now => _coordinator.OnSnapshot(_catalog.Engines
+            .Select(e => Observations.Healthy(e.Id, now, e.Pool) is var o && e.Id == "general-0" ? o with { Stalled = true, Running = 3, ScrapedAt = scrapedBeforeTheRestart } : o)
+            .ToList()));
         _coordinator.Evaluate();
         await _coordinator.Idle;
 
@@ -314,24 +322,10 @@ public sealed class EngineCoordinatorTests : IDisposable
     public async Task RollingRestart_SiblingRightAfterAnUndrain_IsNotRefusedByTheBudget()
     {
         await FeedAsync(1);
-        var gate = new TaskCompletionSource();
-        _probe.Healthy = id => !(id == "general-0" && !gate.Task.IsCompleted);
-
-        Assert.Equal(OperatorRefusal.None, _coordinator.Restart("general-0", "rolling restart", force: false).Refusal);
-        await Poll.UntilAsync(
-            () => _coordinator.Status().Single(s => s.EngineId == "general-0").State == EngineActionState.Warming, TimeSpan.FromSeconds(10), "general-0 warming");
 
         // The HealthScorer sees the new process serve while the watchdog warms it; then it is warm and undrained, and the
         // operator restarts its sibling before the next snapshot.
-        var now = _time.GetUtcNow();
-        _coordinator.OnSnapshot(_catalog.Engines.Select(e => Observations.Healthy(e.Id, now, e.Pool)).ToList());
-        gate.SetResult();
-        await Poll.UntilAsync(async () =>
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(250));
-            await Task.Yield();
-            return Kinds("general-0").Contains(EventKind.Undrained);
-        }, TimeSpan.FromSeconds(10), "general-0 back in service");
+        await RestartThroughWarmUpAsync("general-0", now => _coordinator.OnSnapshot(_catalog.Engines.Select(e => Observations.Healthy(e.Id, now, e.Pool)).ToList()));
 
         var sibling = _coordinator.Restart("general-1", "rolling restart", force: false);
         Assert.Equal(OperatorRefusal.None, sibling.Refusal);

@@ -21,8 +21,10 @@ internal sealed record StormWave(
 /// <c>vllm:num_requests_running</c> + <c>_waiting</c> are read every few milliseconds until they are back at the
 /// baseline measured before the storm.
 /// </summary>
-internal static class DisconnectStorm
+internal static partial class DisconnectStorm
 {
+    private static readonly string[] GatewayRetrySeries = ["platform_gateway_upstream_failures_total", "platform_gateway_retries_total"];
+
     public static async Task<(double Baseline, StormWave WaitingForFirstToken, StormWave MidStream)> RunAsync(
         PlatformProcess platform, int streams, Action<string> log, CancellationToken ct)
     {
@@ -202,14 +204,14 @@ internal static class DisconnectStorm
         var sums = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
         {
-            foreach (var series in (string[])["platform_gateway_upstream_failures_total", "platform_gateway_retries_total"])
+            foreach (var series in GatewayRetrySeries)
             {
                 if (!line.StartsWith(series + "{", StringComparison.Ordinal))
                 {
                     continue;
                 }
 
-                var error = System.Text.RegularExpressions.Regex.Match(line, "error=\"([^\"]*)\"").Groups[1].Value;
+                var error = ErrorLabel().Match(line).Groups[1].Value;
                 var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
                 var key = $"{series["platform_gateway_".Length..^"_total".Length]} {error}";
                 sums[key] = sums.GetValueOrDefault(key) + value;
@@ -218,6 +220,9 @@ internal static class DisconnectStorm
 
         return sums.Count == 0 ? "none" : string.Join(", ", sums.Select(s => $"{s.Key} {s.Value}"));
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("error=\"([^\"]*)\"")]
+    private static partial System.Text.RegularExpressions.Regex ErrorLabel();
 
     private static async Task SetFaultsAsync(HttpClient http, IEnumerable<Uri> engines, object faults, CancellationToken ct) =>
         await Task.WhenAll(engines.Select(async engine =>

@@ -4,6 +4,9 @@ using Platform.Gateway.Grpc;
 
 var builder = WebApplication.CreateBuilder(args);
 
+// Before anything makes a socket: the runtime reads its inline-completions switch once (Gateway:Http:InlineIo).
+GatewayHttpOptions.ApplyInlineIo(builder);
+
 builder.AddServiceDefaults();
 builder.AddGrpcServiceDefaults();
 builder.AddFleetCatalog();

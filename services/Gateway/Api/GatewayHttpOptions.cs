@@ -30,4 +30,33 @@ internal sealed class GatewayHttpOptions
     /// <summary>Number of request headers; more: 431.</summary>
     [Range(4, 1000)]
     public int MaxRequestHeaderCount { get; set; } = 64;
+
+    /// <summary>
+    /// Runs socket completions and the request code on the socket event threads instead of handing each one to the
+    /// thread pool (Kestrel's inline scheduling and the runtime's inline socket completions). The gateway's request
+    /// path never blocks a thread, and a relayed token then costs no thread hand-offs: at 64 streams it halved the
+    /// gateway's system calls and CPU time. Read once at start (the runtime reads its switch when the first socket
+    /// is made); an explicit <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c> in the environment wins.
+    /// </summary>
+    public bool InlineIo { get; set; } = true;
+
+    /// <summary>
+    /// Applies <see cref="InlineIo"/>; must run before the host makes its first socket (the runtime reads its switch
+    /// once, when the socket engine starts).
+    /// </summary>
+    public static void ApplyInlineIo(WebApplicationBuilder builder)
+    {
+        if (!builder.Configuration.GetValue($"{SectionName}:{nameof(InlineIo)}", true))
+        {
+            return;
+        }
+
+        const string RuntimeSwitch = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        if (Environment.GetEnvironmentVariable(RuntimeSwitch) is null)
+        {
+            Environment.SetEnvironmentVariable(RuntimeSwitch, "1");
+        }
+
+        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+    }
 }

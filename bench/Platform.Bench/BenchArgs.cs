@@ -42,6 +42,9 @@ internal sealed class BenchArgs
 
     public string? String(string name) => _values.GetValueOrDefault(name);
 
+    /// <summary>True when "--name" is given (alone or as "--name true").</summary>
+    public bool Flag(string name) => _values.TryGetValue(name, out var v) && !v.Equals("false", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>"K=V,K2=V2" as a dictionary (empty when the option is absent), e.g. extra environment for a process.</summary>
     public Dictionary<string, string> Settings(string name)
     {

@@ -33,17 +33,21 @@ internal static class GatewayBenchmarks
 
         // Warm both paths the way a long-running service is warm: tiered JIT done, connection pools filled.
         var warmup = args.Int("warmup", 2000);
-        await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: Math.Max(2, warmup / small), maxTokens: 16, ct);
+        var warm = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: Math.Max(2, warmup / small), maxTokens: 16, Workload.Synchronized, ct);
+        var workload = args.Flag("synchronized") ? Workload.Synchronized : Workload.SteadyState;
 
         var report = new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"## Gateway overhead: direct to EngineSim vs through the gateway ({Environment.ProcessorCount} cores)")
             .AppendLine()
             .AppendLine("Requests alternate between the two paths on every worker, so both see the same engine load.")
             .AppendLine(CultureInfo.InvariantCulture, $"CPU placement: {(args.String("gateway-cpus") is { } cpus ? $"gateway on core(s) {cpus}; load generator, engine and Redis on {Affinity()}" : "all processes share every core")}.")
+            .AppendLine(workload == Workload.SteadyState
+                ? "Workload: steady state. Each worker starts at a random point of one request's duration and asks for a random 50-150% of the phase's tokens, so requests start and end at all times, as with independent users; a worker's first request (the ramp) is not counted."
+                : "Workload: synchronized (--synchronized). Every worker starts at once and asks for the same tokens, so all streams end in the same engine step and the next requests race each other for the following steps.")
             .AppendLine();
 
-        var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, ct);
-        report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, 64 tokens each")
+        var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, workload, ct, warm);
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, {(workload == Workload.SteadyState ? "32-96 tokens (64 on average)" : "64 tokens")} each")
             .AppendLine()
             .AppendLine("| figure | direct | gateway | difference |")
             .AppendLine("| --- | --- | --- | --- |")
@@ -60,11 +64,13 @@ internal static class GatewayBenchmarks
             .AppendLine();
 
         // Idle RSS before this phase's connections exist, so memory per open stream includes both of its
-        // connections (client side and engine side); then the pools are sized for this phase (warm in production).
+        // connections (client side and engine side). The first run, synchronized, holds the most streams open at once
+        // (up to all 1,000 through the gateway as the two rounds overlap), so the fixed part of the growth (the GC's
+        // allocation budget) weighs least per stream; it also sizes the pools for the measured run.
         var idleRss = gateway.ResidentBytes();
-        await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 8, ct);
-        var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, ct);
-        report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, 128 tokens each")
+        var held = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, Workload.Synchronized, ct);
+        var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, workload, ct, held);
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, {(workload == Workload.SteadyState ? "64-192 tokens (128 on average)" : "128 tokens")} each")
             .AppendLine()
             .AppendLine("| figure | direct | gateway | ratio |")
             .AppendLine("| --- | --- | --- | --- |")
@@ -73,8 +79,8 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| TTFT p99 | {b.Direct.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99):F1} ms | {b.Gateway.Ttft(0.99) / b.Direct.Ttft(0.99):F3} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {b.Direct.DecodeRate():F1} | {b.Gateway.DecodeRate():F1} | {b.Gateway.DecodeRate() / b.Direct.DecodeRate():F3} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| gateway's own time to first token (Server-Timing) p50 / p99 | | {b.Gateway.GatewayTime(0.50):F3} / {b.Gateway.GatewayTime(0.99):F3} ms | |")
-            .AppendLine(CultureInfo.InvariantCulture, $"| gateway CPU per relayed token | | {b.GatewayCpu.TotalMicroseconds / Math.Max(1, b.Gateway.Tokens):F1} µs | |")
-            .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream | | {(b.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, b.PeakGatewayOpen):F1} KiB ({b.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {b.GatewayPeakRss / 1048576.0:F0} MiB) | |");
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway CPU per relayed token | | {b.GatewayCpu.TotalMicroseconds / Math.Max(1, b.GatewayTokens):F1} µs | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream (synchronized run before this one) | | {(held.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, held.PeakGatewayOpen):F1} KiB ({held.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {held.GatewayPeakRss / 1048576.0:F0} MiB) | |");
 
         Console.WriteLine(report);
         await WriteOutAsync(args, report);
@@ -247,11 +253,23 @@ internal static class GatewayBenchmarks
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="requestsPerWorker"/> requests on each of <paramref name="concurrency"/> workers, alternating
+    /// the two paths. Steady state: each worker first waits a random part of one request's expected duration (from
+    /// <paramref name="previous"/>'s decode rate) and every request asks for a random 50-150% of
+    /// <paramref name="maxTokens"/> (the same draws whichever path), so streams start and end at all times; each
+    /// worker then runs one request more, and its first (the ramp) is left out of the figures.
+    /// </summary>
     private static async Task<PhaseResult> RunAlternatingAsync(
-        HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, CancellationToken ct)
+        HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, Workload workload,
+        CancellationToken ct, PhaseResult? previous = null)
     {
+        var steady = workload == Workload.SteadyState;
+        var rate = previous?.Direct.DecodeRate() is > 0 and var r ? r : 20.0;
+        var expected = TimeSpan.FromSeconds(maxTokens / rate + (previous?.Direct.Ttft(0.50) ?? 0) / 1000);
         var direct = new PathStats();
         var viaGateway = new PathStats();
+        long gatewayTokens = 0;
         var open = 0;
         var peakOpen = 0;
         var peakRss = gateway.ResidentBytes();
@@ -268,25 +286,42 @@ internal static class GatewayBenchmarks
         var cpuBefore = gateway.CpuTime();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
         {
-            for (var r = 0; r < requestsPerWorker; r++)
+            var random = new Random(worker);
+            if (steady)
             {
+                await Task.Delay(expected * random.NextDouble(), ct);
+            }
+
+            var first = steady ? -1 : 0;
+            for (var r = first; r < requestsPerWorker; r++)
+            {
+                var tokens = steady ? random.Next(maxTokens / 2, maxTokens * 3 / 2 + 1) : maxTokens;
                 if ((worker + r) % 2 == 0)
                 {
-                    direct.Add(await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, maxTokens, ct));
+                    var result = await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, tokens, ct);
+                    if (r >= 0)
+                    {
+                        direct.Add(result);
+                    }
                 }
                 else
                 {
                     var now = Interlocked.Increment(ref open);
                     InterlockedMax(ref peakOpen, now);
-                    viaGateway.Add(await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, maxTokens, ct));
+                    var result = await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, tokens, ct);
                     Interlocked.Decrement(ref open);
+                    Interlocked.Add(ref gatewayTokens, Math.Max(0, result.Tokens));
+                    if (r >= 0)
+                    {
+                        viaGateway.Add(result);
+                    }
                 }
             }
         }));
         var cpu = gateway.CpuTime() - cpuBefore;
         Volatile.Write(ref done, true);
         await sampler;
-        return new PhaseResult(direct, viaGateway, cpu, peakRss, peakOpen);
+        return new PhaseResult(direct, viaGateway, cpu, gatewayTokens, peakRss, peakOpen);
     }
 
     /// <summary>The cores this process may run on (Cpus_allowed_list), which the engine and Redis inherit.</summary>
@@ -329,7 +364,17 @@ internal static class GatewayBenchmarks
 
     private sealed record RoutingVariant(string Label, string Policy, bool LatencyAware);
 
-    private sealed record PhaseResult(PathStats Direct, PathStats Gateway, TimeSpan GatewayCpu, long GatewayPeakRss, int PeakGatewayOpen);
+    /// <summary>What the figures count (requests after the ramp) and, for the gateway's CPU, every token it relayed in the phase.</summary>
+    private sealed record PhaseResult(PathStats Direct, PathStats Gateway, TimeSpan GatewayCpu, long GatewayTokens, long GatewayPeakRss, int PeakGatewayOpen);
+
+    private enum Workload
+    {
+        /// <summary>Requests start and end at all times (random start offsets and lengths); the default.</summary>
+        SteadyState,
+
+        /// <summary>All workers start together with equal lengths, so they stay in step (--synchronized).</summary>
+        Synchronized,
+    }
 
     /// <summary>Results of one path, thread-safe.</summary>
     private sealed class PathStats

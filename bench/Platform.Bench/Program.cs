@@ -40,6 +40,9 @@ static int Usage()
               --gateway-cpus LIST    run the gateway on these cores only (taskset -c LIST); start the tool
                                      itself under taskset for the other cores, e.g.
                                      taskset -c 0 dotnet run ... -- gateway-overhead --gateway-cpus 1
+              --synchronized         every worker starts at once and asks for the same tokens (the streams stay
+                                     in step); default: steady state (random start offsets and lengths, the
+                                     ramp not counted)
           gateway-routing     3 engines, one slowed down: TTFT of round-robin, power-of-two-choices on load only
                               (the routing before) and latency-aware, and the share of requests each engine served;
                               one gateway each, every worker taking them in turn

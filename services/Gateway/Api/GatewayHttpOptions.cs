@@ -35,8 +35,9 @@ internal sealed class GatewayHttpOptions
     /// Runs socket completions and the request code on the socket event threads instead of handing each one to the
     /// thread pool (Kestrel's inline scheduling and the runtime's inline socket completions). The gateway's request
     /// path never blocks a thread, and a relayed token then costs no thread hand-offs: at 64 streams it halved the
-    /// gateway's system calls and CPU time. Read once at start (the runtime reads its switch when the first socket
-    /// is made); an explicit <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c> in the environment wins.
+    /// gateway's system calls and context switches and cut its CPU time by 20-40%. Read once at start (the runtime
+    /// reads its switch when the first socket is made); an explicit <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c>
+    /// in the environment wins.
     /// </summary>
     public bool InlineIo { get; set; } = true;
 

@@ -47,7 +47,7 @@ internal static class GatewayBenchmarks
             .AppendLine();
 
         var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, workload, ct, warm);
-        report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, {(workload == Workload.SteadyState ? "32-96 tokens (64 on average)" : "64 tokens")} each")
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, {TokensPerRequest(workload, 64)} each")
             .AppendLine()
             .AppendLine("| figure | direct | gateway | difference |")
             .AppendLine("| --- | --- | --- | --- |")
@@ -70,7 +70,7 @@ internal static class GatewayBenchmarks
         var idleRss = gateway.ResidentBytes();
         var held = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, Workload.Synchronized, ct);
         var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, workload, ct, held);
-        report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, {(workload == Workload.SteadyState ? "64-192 tokens (128 on average)" : "128 tokens")} each")
+        report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, {TokensPerRequest(workload, 128)} each")
             .AppendLine()
             .AppendLine("| figure | direct | gateway | ratio |")
             .AppendLine("| --- | --- | --- | --- |")
@@ -296,25 +296,24 @@ internal static class GatewayBenchmarks
             for (var r = first; r < requestsPerWorker; r++)
             {
                 var tokens = steady ? random.Next(maxTokens / 2, maxTokens * 3 / 2 + 1) : maxTokens;
-                if ((worker + r) % 2 == 0)
+                var throughGateway = (worker + r) % 2 != 0;
+                if (throughGateway)
                 {
-                    var result = await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, tokens, ct);
-                    if (r >= 0)
-                    {
-                        direct.Add(result);
-                    }
+                    InterlockedMax(ref peakOpen, Interlocked.Increment(ref open));
                 }
-                else
+
+                var result = throughGateway
+                    ? await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, tokens, ct)
+                    : await StreamClient.ChatAsync(http, engine.BaseUri, null, Model, Prompt, tokens, ct);
+                if (throughGateway)
                 {
-                    var now = Interlocked.Increment(ref open);
-                    InterlockedMax(ref peakOpen, now);
-                    var result = await StreamClient.ChatAsync(http, gateway.BaseUri, GatewayProcess.ApiKey, Model, Prompt, tokens, ct);
                     Interlocked.Decrement(ref open);
                     Interlocked.Add(ref gatewayTokens, Math.Max(0, result.Tokens));
-                    if (r >= 0)
-                    {
-                        viaGateway.Add(result);
-                    }
+                }
+
+                if (r >= 0)
+                {
+                    (throughGateway ? viaGateway : direct).Add(result);
                 }
             }
         }));
@@ -323,6 +322,12 @@ internal static class GatewayBenchmarks
         await sampler;
         return new PhaseResult(direct, viaGateway, cpu, gatewayTokens, peakRss, peakOpen);
     }
+
+    /// <summary>The tokens a request asks for, as <see cref="RunAlternatingAsync"/> draws them.</summary>
+    private static string TokensPerRequest(Workload workload, int maxTokens) =>
+        workload == Workload.SteadyState
+            ? string.Create(CultureInfo.InvariantCulture, $"{maxTokens / 2}-{maxTokens * 3 / 2} tokens ({maxTokens} on average)")
+            : string.Create(CultureInfo.InvariantCulture, $"{maxTokens} tokens");
 
     /// <summary>The cores this process may run on (Cpus_allowed_list), which the engine and Redis inherit.</summary>
     internal static string Affinity()

@@ -19,8 +19,13 @@ internal static class GatewayBenchmarks
     {
         var small = args.Int("concurrency", 64);
         var large = args.Int("large-concurrency", 1000);
+        var requests = args.Int("requests", 20);
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(15));
         var ct = cts.Token;
+
+        // Before any process or thread exists that should inherit it.
+        var defaultSlice = SchedulerSlice.Current();
+        var slice = args.Int("sched-slice-us", 0) is > 0 and var us ? SchedulerSlice.Apply(TimeSpan.FromMicroseconds(us)) : defaultSlice;
 
         await using var redis = await BenchProcess.StartRedisAsync(ct);
         await using var engine = await BenchProcess.StartEngineAsync(
@@ -41,12 +46,13 @@ internal static class GatewayBenchmarks
             .AppendLine()
             .AppendLine("Requests alternate between the two paths on every worker, so both see the same engine load.")
             .AppendLine(CultureInfo.InvariantCulture, $"CPU placement: {(args.String("gateway-cpus") is { } cpus ? $"gateway on core(s) {cpus}; load generator, engine and Redis on {Affinity()}" : "all processes share every core")}.")
+            .AppendLine(CultureInfo.InvariantCulture, $"Scheduler slice: {Slice(slice)} for every process{(slice == defaultSlice ? " (the kernel's default)" : $" (--sched-slice-us; the kernel's default is {Slice(defaultSlice)})")}.")
             .AppendLine(workload == Workload.SteadyState
                 ? "Workload: steady state. Each worker starts at a random point of one request's duration and asks for a random 50-150% of the phase's tokens, so requests start and end at all times, as with independent users; a worker's first request (the ramp) is not counted."
                 : "Workload: synchronized (--synchronized). Every worker starts at once and asks for the same tokens, so all streams end in the same engine step and the next requests race each other for the following steps.")
             .AppendLine();
 
-        var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: 20, maxTokens: 64, workload, ct, warm);
+        var a = await RunAlternatingAsync(http, engine, gateway, small, requestsPerWorker: requests, maxTokens: 64, workload, ct, warm);
         report.AppendLine(CultureInfo.InvariantCulture, $"### {small} concurrent streams, {TokensPerRequest(workload, 64)} each")
             .AppendLine()
             .AppendLine("| figure | direct | gateway | difference |")
@@ -63,11 +69,12 @@ internal static class GatewayBenchmarks
             .AppendLine("(from the request reaching the API, authentication and parsing included, minus the engine's wait).")
             .AppendLine();
 
-        // Idle RSS before this phase's connections exist, so memory per open stream includes both of its
-        // connections (client side and engine side). The first run, synchronized, holds the most streams open at once
-        // (up to all 1,000 through the gateway as the two rounds overlap), so the fixed part of the growth (the GC's
-        // allocation budget) weighs least per stream; it also sizes the pools for the measured run.
+        // Memory per open stream: idle RSS before this phase's connections exist, then every worker's request
+        // through the gateway at once, so each of them holds both of its connections (client side and engine side)
+        // open at the peak and the fixed part of the growth (the GC's allocation budget) weighs as little as it can.
+        // The synchronized run after it fills the direct path's pool too and gives the steady state its pace.
         var idleRss = gateway.ResidentBytes();
+        var memory = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 1, maxTokens: 128, Workload.Synchronized, ct, gatewayOnly: true);
         var held = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, Workload.Synchronized, ct);
         var b = await RunAlternatingAsync(http, engine, gateway, large, requestsPerWorker: 2, maxTokens: 128, workload, ct, held);
         report.AppendLine(CultureInfo.InvariantCulture, $"### {large:N0} concurrent streams, {TokensPerRequest(workload, 128)} each")
@@ -80,11 +87,11 @@ internal static class GatewayBenchmarks
             .AppendLine(CultureInfo.InvariantCulture, $"| tokens/s per stream (mean) | {b.Direct.DecodeRate():F1} | {b.Gateway.DecodeRate():F1} | {b.Gateway.DecodeRate() / b.Direct.DecodeRate():F3} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| gateway's own time to first token (Server-Timing) p50 / p99 | | {b.Gateway.GatewayTime(0.50):F3} / {b.Gateway.GatewayTime(0.99):F3} ms | |")
             .AppendLine(CultureInfo.InvariantCulture, $"| gateway CPU per relayed token | | {b.GatewayCpu.TotalMicroseconds / Math.Max(1, b.GatewayTokens):F1} µs | |")
-            .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream (synchronized run before this one) | | {(held.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, held.PeakGatewayOpen):F1} KiB ({held.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {held.GatewayPeakRss / 1048576.0:F0} MiB) | |");
+            .AppendLine(CultureInfo.InvariantCulture, $"| gateway memory per open stream (a run before this one, every request through the gateway at once: {memory.Gateway.Ok} ok / {memory.Gateway.Errors} errors) | | {(memory.GatewayPeakRss - idleRss) / 1024.0 / Math.Max(1, memory.PeakGatewayOpen):F1} KiB ({memory.PeakGatewayOpen} open, RSS {idleRss / 1048576.0:F0} → {memory.GatewayPeakRss / 1048576.0:F0} MiB) | |");
 
         Console.WriteLine(report);
         await WriteOutAsync(args, report);
-        return a.Direct.Errors + a.Gateway.Errors + b.Direct.Errors + b.Gateway.Errors == 0 ? 0 : 1;
+        return a.Direct.Errors + a.Gateway.Errors + memory.Gateway.Errors + b.Direct.Errors + b.Gateway.Errors == 0 ? 0 : 1;
     }
 
     public static async Task<int> RoutingAsync(BenchArgs args)
@@ -259,10 +266,11 @@ internal static class GatewayBenchmarks
     /// <paramref name="previous"/>'s decode rate) and every request asks for a random 50-150% of
     /// <paramref name="maxTokens"/> (the same draws whichever path), so streams start and end at all times; each
     /// worker then runs one request more, and its first (the ramp) is left out of the figures.
+    /// <paramref name="gatewayOnly"/>: every request through the gateway (the memory run).
     /// </summary>
     private static async Task<PhaseResult> RunAlternatingAsync(
         HttpClient http, BenchProcess engine, BenchProcess gateway, int concurrency, int requestsPerWorker, int maxTokens, Workload workload,
-        CancellationToken ct, PhaseResult? previous = null)
+        CancellationToken ct, PhaseResult? previous = null, bool gatewayOnly = false)
     {
         var steady = workload == Workload.SteadyState;
         var rate = previous?.Direct.DecodeRate() is > 0 and var r ? r : 20.0;
@@ -296,7 +304,7 @@ internal static class GatewayBenchmarks
             for (var r = first; r < requestsPerWorker; r++)
             {
                 var tokens = steady ? random.Next(maxTokens / 2, maxTokens * 3 / 2 + 1) : maxTokens;
-                var throughGateway = (worker + r) % 2 != 0;
+                var throughGateway = gatewayOnly || (worker + r) % 2 != 0;
                 if (throughGateway)
                 {
                     InterlockedMax(ref peakOpen, Interlocked.Increment(ref open));
@@ -328,6 +336,9 @@ internal static class GatewayBenchmarks
         workload == Workload.SteadyState
             ? string.Create(CultureInfo.InvariantCulture, $"{maxTokens / 2}-{maxTokens * 3 / 2} tokens ({maxTokens} on average)")
             : string.Create(CultureInfo.InvariantCulture, $"{maxTokens} tokens");
+
+    private static string Slice(TimeSpan? slice) =>
+        slice is { } s ? string.Create(CultureInfo.InvariantCulture, $"{s.TotalMicroseconds:F0} µs") : "unknown";
 
     /// <summary>The cores this process may run on (Cpus_allowed_list), which the engine and Redis inherit.</summary>
     internal static string Affinity()

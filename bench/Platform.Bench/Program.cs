@@ -40,6 +40,10 @@ static int Usage()
               --gateway-cpus LIST    run the gateway on these cores only (taskset -c LIST); start the tool
                                      itself under taskset for the other cores, e.g.
                                      taskset -c 0 dotnet run ... -- gateway-overhead --gateway-cpus 1
+              --requests N           requests per worker in the small phase (default 20)
+              --sched-slice-us N     the kernel's time slice for every process of the run (EEVDF custom slice,
+                                     Linux 6.12+; default: the kernel's, 1.4 ms on two cores): a process woken
+                                     on a busy core waits for the running one's slice unless its own is shorter
               --synchronized         every worker starts at once and asks for the same tokens (the streams stay
                                      in step); default: steady state (random start offsets and lengths, the
                                      ramp not counted)

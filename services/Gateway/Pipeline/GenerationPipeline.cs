@@ -124,46 +124,58 @@ internal sealed partial class GenerationPipeline(
             var ttft = TimeSpan.Zero;
             UpstreamUsage? usage = null;
             UpstreamEnd end = new(UpstreamError.Canceled);
-            using (inFlight.Track(route.Engine.Id))
+            // Waiting for its first token until one arrives (RecordFirstToken) or the attempt ends (finally).
+            latency.AttemptSent(route.Engine.Id);
+            try
             {
-                await foreach (var ev in upstream.StreamAsync(new UpstreamRequest(route.Engine, request.Api, body), cancellationToken).ConfigureAwait(false))
+                using (inFlight.Track(route.Engine.Id))
                 {
-                    switch (ev)
+                    await foreach (var ev in upstream.StreamAsync(new UpstreamRequest(route.Engine, request.Api, body), cancellationToken).ConfigureAwait(false))
                     {
-                        case UpstreamDelta delta:
-                            if (firstEvent)
-                            {
-                                firstEvent = false;
-                                ttft = timeProvider.GetElapsedTime(attemptStarted);
-                                metrics.UpstreamFirstToken(route.Pool, ttft);
-                                latency.RecordFirstToken(route.Engine.Id, ttft);
-                            }
+                        switch (ev)
+                        {
+                            case UpstreamDelta delta:
+                                if (firstEvent)
+                                {
+                                    firstEvent = false;
+                                    ttft = timeProvider.GetElapsedTime(attemptStarted);
+                                    metrics.UpstreamFirstToken(route.Pool, ttft);
+                                    latency.RecordFirstToken(route.Engine.Id, ttft);
+                                }
 
-                            // A continuation runs one choice (n = 1) as index 0.
-                            var index = contentSeen ? generated.FirstUnfinished : delta.ChoiceIndex;
-                            if ((uint)index >= (uint)request.Choices)
-                            {
-                                continue;
-                            }
+                                // A continuation runs one choice (n = 1) as index 0.
+                                var index = contentSeen ? generated.FirstUnfinished : delta.ChoiceIndex;
+                                if ((uint)index >= (uint)request.Choices)
+                                {
+                                    continue;
+                                }
 
-                            if (!routedSent)
-                            {
-                                // Announced with the first content, so it names the engine that serves (after any
-                                // retries), not the first one tried.
-                                routedSent = true;
-                                yield return new RoutedEvent(route, attempts == 1 ? ttft : null);
-                            }
+                                if (!routedSent)
+                                {
+                                    // Announced with the first content, so it names the engine that serves (after any
+                                    // retries), not the first one tried.
+                                    routedSent = true;
+                                    yield return new RoutedEvent(route, attempts == 1 ? ttft : null);
+                                }
 
-                            generated.Add(index, delta.Text, delta.FinishReason is not null);
-                            yield return new ContentEvent(index, delta.Text, delta.LogprobsJson, delta.FinishReason, delta.StopReasonJson);
-                            break;
-                        case UpstreamUsage u:
-                            usage = u;
-                            break;
-                        case UpstreamEnd e:
-                            end = e;
-                            break;
+                                generated.Add(index, delta.Text, delta.FinishReason is not null);
+                                yield return new ContentEvent(index, delta.Text, delta.LogprobsJson, delta.FinishReason, delta.StopReasonJson);
+                                break;
+                            case UpstreamUsage u:
+                                usage = u;
+                                break;
+                            case UpstreamEnd e:
+                                end = e;
+                                break;
+                        }
                     }
+                }
+            }
+            finally
+            {
+                if (firstEvent)
+                {
+                    latency.AttemptEndedWithoutFirstToken(route.Engine.Id);
                 }
             }
 

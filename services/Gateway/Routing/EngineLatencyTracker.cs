@@ -13,7 +13,11 @@ namespace Platform.Gateway.Routing;
 /// <param name="TtftSamples">Samples ever recorded for the TTFT average.</param>
 /// <param name="ItlSeconds">Inter-token latency after the first token; NaN without samples.</param>
 /// <param name="ItlSamples">Samples ever recorded for the ITL average.</param>
-internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSamples, double ItlSeconds, long ItlSamples)
+/// <param name="StallSeconds">
+/// How long the engine has had requests waiting for their first token without sending one, when that is at least
+/// <see cref="RoutingOptions.StallAfter"/>; else 0. A lower bound on its time to first token right now.
+/// </param>
+internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSamples, double ItlSeconds, long ItlSamples, double StallSeconds = 0)
 {
     public static readonly LatencyEstimate None = new(double.NaN, 0, double.NaN, 0);
 }
@@ -26,6 +30,9 @@ internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSam
 /// among the recent ones, not more; and after a quiet spell the old samples have faded, so an outlier's probes soon
 /// decide its estimate. Also holds each engine's latency-outlier state (set by the router), its probe clock and its
 /// metrics.
+/// Between an attempt's request and its first token the engine also counts as waiting; an engine with waiting
+/// attempts and no first token for <see cref="RoutingOptions.StallAfter"/> reports the wait as a stall, which the
+/// router prices as a time to first token (a hung engine sends no first tokens, so its averages alone never move).
 /// </summary>
 /// <remarks>
 /// Thread-safety: an engine's averages are updated under its own lock (two updates per request); the router reads
@@ -42,6 +49,7 @@ internal sealed partial class EngineLatencyTracker
     private readonly double _halfLifeTicks;
     private readonly long _probeIntervalTicks;
     private readonly int _probeRequests;
+    private readonly long _stallAfterTicks;
 
     public EngineLatencyTracker(
         IOptions<RoutingOptions> options, TimeProvider time, EngineSideMetrics metrics, ILogger<EngineLatencyTracker> logger, EngineHealthView? health = null)
@@ -57,7 +65,26 @@ internal sealed partial class EngineLatencyTracker
         _halfLifeTicks = options.Value.LatencyHalfLife.TotalSeconds * time.TimestampFrequency;
         _probeIntervalTicks = (long)(options.Value.OutlierProbeInterval.TotalSeconds * time.TimestampFrequency);
         _probeRequests = options.Value.OutlierProbeRequests;
+        _stallAfterTicks = (long)(options.Value.StallAfter.TotalSeconds * time.TimestampFrequency);
         metrics.ObserveEngineLatency(ObserveTtft, ObserveItl, ObserveOutliers);
+    }
+
+    /// <summary>
+    /// An attempt's request is being sent to the engine: it waits for its first token until
+    /// <see cref="RecordFirstToken"/> or <see cref="AttemptEndedWithoutFirstToken"/>, exactly one of which follows.
+    /// </summary>
+    public void AttemptSent(string engineId)
+    {
+        var entry = Get(engineId);
+        var now = _time.GetTimestamp();
+        lock (entry.Sync)
+        {
+            if (entry.Waiting++ == 0)
+            {
+                // Nothing was waiting: the engine's silence starts counting now.
+                Volatile.Write(ref entry.LastProgress, now);
+            }
+        }
     }
 
     /// <summary>Records an attempt's time from sending the request to the engine's first stream event.</summary>
@@ -68,6 +95,18 @@ internal sealed partial class EngineLatencyTracker
         lock (entry.Sync)
         {
             entry.Ttft.Add(ttft.TotalSeconds, now, _halfLifeTicks);
+            entry.Waiting = Math.Max(0, entry.Waiting - 1);
+            Volatile.Write(ref entry.LastProgress, now);
+        }
+    }
+
+    /// <summary>An attempt sent with <see cref="AttemptSent"/> ended (failed, timed out, cancelled) before its first token.</summary>
+    public void AttemptEndedWithoutFirstToken(string engineId)
+    {
+        var entry = Get(engineId);
+        lock (entry.Sync)
+        {
+            entry.Waiting = Math.Max(0, entry.Waiting - 1);
         }
     }
 
@@ -100,7 +139,19 @@ internal sealed partial class EngineLatencyTracker
         }
 
         return new LatencyEstimate(
-            Volatile.Read(ref e.Ttft.Value), Volatile.Read(ref e.Ttft.Samples), Volatile.Read(ref e.Itl.Value), Volatile.Read(ref e.Itl.Samples));
+            Volatile.Read(ref e.Ttft.Value), Volatile.Read(ref e.Ttft.Samples), Volatile.Read(ref e.Itl.Value), Volatile.Read(ref e.Itl.Samples), Stall(e));
+    }
+
+    /// <summary>Seconds since the engine's last first token while attempts wait for one, from <see cref="RoutingOptions.StallAfter"/> on; else 0.</summary>
+    private double Stall(Entry e)
+    {
+        if (Volatile.Read(ref e.Waiting) == 0)
+        {
+            return 0;
+        }
+
+        var silent = _time.GetTimestamp() - Volatile.Read(ref e.LastProgress);
+        return silent >= _stallAfterTicks ? (double)silent / _time.TimestampFrequency : 0;
     }
 
     /// <summary>Whether the router last found the engine to be a latency outlier.</summary>
@@ -124,7 +175,7 @@ internal sealed partial class EngineLatencyTracker
             Volatile.Write(ref entry.PassedOver, 0);
             Volatile.Write(ref entry.LastProbe, _time.GetTimestamp());
             _metrics.LatencyOutlierEjected(engineId);
-            LogEjected(_logger, engineId, estimate.TtftSeconds * 1000, estimate.ItlSeconds * 1000, ratio);
+            LogEjected(_logger, engineId, estimate.TtftSeconds * 1000, estimate.ItlSeconds * 1000, estimate.StallSeconds * 1000, ratio);
         }
         else
         {
@@ -223,6 +274,12 @@ internal sealed partial class EngineLatencyTracker
         public int Outlier;
         public long LastProbe;
         public long PassedOver;
+
+        /// <summary>Attempts sent and waiting for their first token (under <see cref="Sync"/>; read without it).</summary>
+        public int Waiting;
+
+        /// <summary>The last first token, or when <see cref="Waiting"/> last left 0 (timestamp).</summary>
+        public long LastProgress;
     }
 
     /// <summary>
@@ -251,8 +308,8 @@ internal sealed partial class EngineLatencyTracker
         }
     }
 
-    [LoggerMessage(EventId = 3501, Level = LogLevel.Warning, Message = "Engine {EngineId} ejected as a latency outlier: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median; it gets probes only")]
-    private static partial void LogEjected(ILogger logger, string engineId, double ttftMs, double itlMs, double ratio);
+    [LoggerMessage(EventId = 3501, Level = LogLevel.Warning, Message = "Engine {EngineId} ejected as a latency outlier: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, no first token for {StallMs:F0} ms while requests wait, {Ratio:F2}x the pool's median; it gets probes only")]
+    private static partial void LogEjected(ILogger logger, string engineId, double ttftMs, double itlMs, double stallMs, double ratio);
 
     [LoggerMessage(EventId = 3502, Level = LogLevel.Information, Message = "Engine {EngineId} readmitted: TTFT {TtftMs:F1} ms, ITL {ItlMs:F2} ms, {Ratio:F2}x the pool's median")]
     private static partial void LogReadmitted(ILogger logger, string engineId, double ttftMs, double itlMs, double ratio);

@@ -52,7 +52,8 @@ internal static class LatencyScoring
         var median = sorted[(known - 1) / 2];
         for (var i = 0; i < estimates.Length; i++)
         {
-            var value = Samples(estimates[i], interToken) >= minSamples ? Value(estimates[i], interToken) : median;
+            var value = Samples(estimates[i], interToken) >= minSamples ? Value(estimates[i], interToken)
+                : interToken ? median : Math.Max(median, estimates[i].StallSeconds);
             factors[i] = Math.Max(factors[i], value / best);
             medianRatios[i] = Math.Max(medianRatios[i], value / median);
         }
@@ -60,5 +61,7 @@ internal static class LatencyScoring
 
     private static long Samples(in LatencyEstimate e, bool interToken) => interToken ? e.ItlSamples : e.TtftSamples;
 
-    private static double Value(in LatencyEstimate e, bool interToken) => Math.Max(FloorSeconds, interToken ? e.ItlSeconds : e.TtftSeconds);
+    /// <summary>The engine's own estimate of the signal; a stall raises its TTFT to at least the stall.</summary>
+    private static double Value(in LatencyEstimate e, bool interToken) =>
+        Math.Max(FloorSeconds, interToken ? e.ItlSeconds : Math.Max(e.TtftSeconds, e.StallSeconds));
 }

@@ -60,6 +60,15 @@ internal sealed class RoutingOptions
     /// </summary>
     [Range(1, 1000000)]
     public int OutlierProbeRequests { get; set; } = 200;
+
+    /// <summary>
+    /// An engine that has requests from this gateway waiting for their first token, and has sent no first token for
+    /// this long, is priced as if its time to first token were at least that wait (a stall): a hung engine is then
+    /// passed over, ejected as an outlier, within seconds instead of after its requests time out. Shorter waits are
+    /// ignored: a burst's prefill or a long prompt can hold back first tokens that long on a healthy engine.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan StallAfter { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>The policy must be one of the registered names.</summary>

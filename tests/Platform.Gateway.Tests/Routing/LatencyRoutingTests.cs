@@ -156,6 +156,71 @@ public sealed class LatencyRoutingTests : IDisposable
     }
 
     [Fact]
+    public void Route_EngineSendsNoFirstTokenPastStallAfter_EjectedThenReadmittedWhenItsWaitEnds()
+    {
+        var (router, latency) = Router();
+        Observe(latency, 10, ("general-0", 40, 7), ("general-1", 40, 7), ("general-2", 40, 7));
+        latency.AttemptSent("general-0");
+
+        // Under StallAfter (1 s) a silent engine is priced as before: a burst's prefill can take that long.
+        _time.Advance(TimeSpan.FromMilliseconds(900));
+        Assert.Contains("general-0", Picks(router, 100));
+        Assert.False(latency.IsOutlier("general-0"));
+
+        // Past it, the wait is its time to first token: 1.0 s against the pool's 40 ms, far past 2.5x.
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(1.0, latency.Estimate("general-0").StallSeconds, 3);
+        Assert.DoesNotContain("general-0", Picks(router, 100));
+        Assert.True(latency.IsOutlier("general-0"));
+
+        // The attempt gives up (timed out, cancelled): nothing waits there any more, so nothing stalls.
+        latency.AttemptEndedWithoutFirstToken("general-0");
+        Assert.Equal(0, latency.Estimate("general-0").StallSeconds);
+        Assert.Contains("general-0", Picks(router, 100));
+        Assert.False(latency.IsOutlier("general-0"));
+    }
+
+    [Fact]
+    public void Route_HungEngineNeverSampled_EjectedByItsStall()
+    {
+        // A hung engine sends no first token, so it never has samples: priced at the median, it would keep its share.
+        var (router, latency) = Router();
+        Observe(latency, 10, ("general-1", 40, 7), ("general-2", 40, 7));
+        latency.AttemptSent("general-0");
+        latency.AttemptSent("general-0");
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.DoesNotContain("general-0", Picks(router, 100));
+        Assert.True(latency.IsOutlier("general-0"));
+    }
+
+    [Fact]
+    public void Stall_CountsFromTheLastFirstTokenWhileAttemptsWait()
+    {
+        var (_, latency) = Router();
+        latency.AttemptSent("general-0");
+        _time.Advance(TimeSpan.FromSeconds(3));
+        latency.AttemptSent("general-0");
+
+        // One of the two gets its first token: the engine makes progress, the other's wait counts from here.
+        latency.RecordFirstToken("general-0", TimeSpan.FromSeconds(3));
+        Assert.Equal(0, latency.Estimate("general-0").StallSeconds);
+        _time.Advance(TimeSpan.FromMilliseconds(1500));
+        Assert.Equal(1.5, latency.Estimate("general-0").StallSeconds, 3);
+
+        latency.RecordFirstToken("general-0", TimeSpan.FromMilliseconds(1500));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, latency.Estimate("general-0").StallSeconds);
+
+        // A quiet engine (nothing waiting) starts counting at the next request, not at its last first token.
+        latency.AttemptSent("general-0");
+        Assert.Equal(0, latency.Estimate("general-0").StallSeconds);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1.0, latency.Estimate("general-0").StallSeconds, 3);
+    }
+
+    [Fact]
     public void Route_EveryOtherEngineExcluded_OutlierStillServes()
     {
         var (router, latency) = Router();

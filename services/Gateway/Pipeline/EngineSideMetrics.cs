@@ -53,7 +53,8 @@ internal sealed class EngineSideMetrics
     public void ObserveEngineLatency(
         Func<IEnumerable<Measurement<double>>> timeToFirstToken,
         Func<IEnumerable<Measurement<double>>> interTokenLatency,
-        Func<IEnumerable<Measurement<int>>> outliers)
+        Func<IEnumerable<Measurement<int>>> outliers,
+        Func<IEnumerable<Measurement<double>>> stalls)
     {
         _meter.CreateObservableGauge(
             "platform.gateway.engine.time_to_first_token.estimate", timeToFirstToken, "s",
@@ -64,6 +65,9 @@ internal sealed class EngineSideMetrics
         _meter.CreateObservableGauge(
             "platform.gateway.engine.latency_outlier", outliers, unit: null,
             "1 while the engine is a latency outlier (probes only), 0 otherwise, by engine.");
+        _meter.CreateObservableGauge(
+            "platform.gateway.engine.stall", stalls, "s",
+            "How long the engine has sent no first token while requests wait for one, from Gateway:Routing:StallAfter on (else 0), by engine.");
     }
 
     public void Routed(RouteDecision route) =>

@@ -66,7 +66,7 @@ internal sealed partial class EngineLatencyTracker
         _probeIntervalTicks = (long)(options.Value.OutlierProbeInterval.TotalSeconds * time.TimestampFrequency);
         _probeRequests = options.Value.OutlierProbeRequests;
         _stallAfterTicks = (long)(options.Value.StallAfter.TotalSeconds * time.TimestampFrequency);
-        metrics.ObserveEngineLatency(ObserveTtft, ObserveItl, ObserveOutliers);
+        metrics.ObserveEngineLatency(ObserveTtft, ObserveItl, ObserveOutliers, ObserveStalls);
     }
 
     /// <summary>
@@ -255,6 +255,14 @@ internal sealed partial class EngineLatencyTracker
             {
                 yield return new Measurement<double>(Volatile.Read(ref e.Itl.Value), new KeyValuePair<string, object?>("engine", id));
             }
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveStalls()
+    {
+        foreach (var (id, e) in _entries)
+        {
+            yield return new Measurement<double>(Stall(e), new KeyValuePair<string, object?>("engine", id));
         }
     }
 

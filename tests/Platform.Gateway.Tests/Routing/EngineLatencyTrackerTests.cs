@@ -212,6 +212,7 @@ public sealed class EngineLatencyTrackerTests : IDisposable
         tracker.RecordFirstToken("fast", TimeSpan.FromMilliseconds(20));
         tracker.RecordStream("fast", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50), tokens: 4);
         tracker.RecordFirstToken("slow", TimeSpan.FromMilliseconds(90));
+        tracker.AttemptSent("slow");
 
         tracker.SetOutlier("slow", outlier: true, tracker.Estimate("slow"), 4.5);
         tracker.SetOutlier("slow", outlier: true, tracker.Estimate("slow"), 4.5);
@@ -226,6 +227,8 @@ public sealed class EngineLatencyTrackerTests : IDisposable
         Assert.DoesNotContain(measurements, m => m.Name == "platform.gateway.engine.inter_token_latency.estimate" && m.Engine == "slow");
         Assert.Contains(measurements, m => m.Name == "platform.gateway.engine.latency_outlier" && m.Engine == "slow" && m.Value == 1);
         Assert.Contains(measurements, m => m.Name == "platform.gateway.engine.latency_outlier" && m.Engine == "fast" && m.Value == 0);
+        Assert.Contains(measurements, m => m.Name == "platform.gateway.engine.stall" && m.Engine == "slow" && Math.Abs(m.Value - 1.0) < 1e-9);
+        Assert.Contains(measurements, m => m.Name == "platform.gateway.engine.stall" && m.Engine == "fast" && m.Value == 0);
         Assert.Single(measurements, m => m.Name == "platform.gateway.engine.latency_outlier.ejections");
         Assert.Single(measurements, m => m.Name == "platform.gateway.engine.latency_outlier.probes" && m.Engine == "slow");
     }

@@ -35,10 +35,10 @@ internal readonly record struct LatencyEstimate(double TtftSeconds, long TtftSam
 /// router prices as a time to first token (a hung engine sends no first tokens, so its averages alone never move).
 /// </summary>
 /// <remarks>
-/// Thread-safety: an engine's averages are updated under its own lock (two updates per request); the router reads
-/// each average's published value and count without a lock (aligned 64-bit reads are atomic; the two may be one
-/// update apart, which routing tolerates). Outlier transitions and probe grants are compare-and-swap, so exactly one
-/// caller wins each.
+/// Thread-safety: an engine's averages and waiting count are updated under its own lock (up to three updates per
+/// attempt: sent, first token or given up, end); the router reads each published value and count without a lock
+/// (aligned 64-bit reads are atomic; two of them may be one update apart, which routing tolerates). Outlier
+/// transitions and probe grants are compare-and-swap, so exactly one caller wins each.
 /// </remarks>
 internal sealed partial class EngineLatencyTracker
 {

@@ -3,7 +3,6 @@ using System.Net;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Platform.Gateway.Routing;
-using Platform.Gateway.Tests.Fixtures.Engines;
 using Platform.Gateway.Tests.Fixtures.Stack;
 
 namespace Platform.Gateway.Tests.EndToEnd;
@@ -11,7 +10,7 @@ namespace Platform.Gateway.Tests.EndToEnd;
 /// <summary>
 /// An engine that hangs (EngineSim's <c>hang</c> fault: its /health still answers, it sends no token) is passed over
 /// within about <see cref="RoutingOptions.StallAfter"/> of its silence, instead of taking new requests until they time
-/// out: redis-server, three EngineSim processes and the gateway on real sockets.
+/// out: redis-server, three EngineSim processes and the gateway on real sockets (<see cref="PlatformStack"/>).
 /// </summary>
 public sealed class StalledEngineTests
 {
@@ -24,21 +23,18 @@ public sealed class StalledEngineTests
     public async Task EngineHangs_EjectedOnItsStall_NewRequestsGoElsewhere_StuckOnesFinishWhenItResumes()
     {
         var output = TestContext.Current.TestOutputHelper!;
-        await using var redis = await RedisServer.StartAsync();
-        await using var fallback = await EngineSim.StartAsync("--served-model-name", GatewayHost.FallbackModel, "--max-model-len", "4096", "--sim-engine-label", "enginefallback-0");
-        var general = await Task.WhenAll(Enumerable.Range(0, 2).Select(i =>
-            EngineSim.StartAsync("--served-model-name", GatewayHost.Model, "--sim-engine-label", $"enginegeneral-{i}")));
-        await using var engine0 = general[0];
-        await using var engine1 = general[1];
-        var configuration = PlatformStack.Configuration(redis, fallback, general);
 
         // Round-robin without prefix affinity sends every other request to each engine whatever it costs, so the hung
         // engine gets its share until it is set aside. At idle the two engines' TTFTs are a few milliseconds apart
         // (2-3x at times): a high outlier factor keeps that noise from ejecting either, while a 1 s stall is ~100x.
-        configuration["Gateway:Routing:Policy"] = "round-robin";
-        configuration["Gateway:Routing:PrefixAffinity"] = "false";
-        configuration["Gateway:Routing:OutlierLatencyFactor"] = "20";
-        await using var gateway = await GatewayHost.StartAsync(configuration);
+        await using var stack = await PlatformStack.StartAsync(configuration =>
+        {
+            configuration["Gateway:Routing:Policy"] = "round-robin";
+            configuration["Gateway:Routing:PrefixAffinity"] = "false";
+            configuration["Gateway:Routing:OutlierLatencyFactor"] = "20";
+        });
+        var gateway = stack.Gateway;
+        var hung = stack.General[0];
         using var http = gateway.CreateHttpClient();
         var latency = gateway.Services.GetRequiredService<EngineLatencyTracker>();
         var inFlight = gateway.Services.GetRequiredService<IInFlightTracker>();
@@ -50,7 +46,7 @@ public sealed class StalledEngineTests
             Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
         }
 
-        await engine0.SetFaultsAsync(new { hang = true });
+        await hung.SetFaultsAsync(new { hang = true });
         var hungAt = Stopwatch.StartNew();
 
         // Requests keep arriving, one every 50 ms, without waiting for each other: those routed to the hung engine
@@ -86,7 +82,7 @@ public sealed class StalledEngineTests
         }
         finally
         {
-            await engine0.SetFaultsAsync(new { });
+            await hung.SetFaultsAsync(new { });
         }
 
         // It resumes: the requests that waited on it get their tokens; none was lost.

@@ -20,6 +20,25 @@ public sealed class PlatformStack : IAsyncLifetime
 
     internal IEnumerable<EngineSim> Engines => General.Append(Fallback);
 
+    /// <summary>Gateway settings over the AppHost-shaped ones (<see cref="Configuration"/>), set before it starts.</summary>
+    private Action<Dictionary<string, string?>>? _configure;
+
+    /// <summary>A stack outside a fixture, with <paramref name="configure"/> applied to the gateway's configuration.</summary>
+    internal static async Task<PlatformStack> StartAsync(Action<Dictionary<string, string?>> configure)
+    {
+        var stack = new PlatformStack { _configure = configure };
+        try
+        {
+            await stack.InitializeAsync();
+            return stack;
+        }
+        catch
+        {
+            await stack.DisposeAsync();
+            throw;
+        }
+    }
+
     public async ValueTask InitializeAsync()
     {
         var redis = RedisServer.StartAsync();
@@ -30,7 +49,9 @@ public sealed class PlatformStack : IAsyncLifetime
         Redis = await redis;
         Fallback = await fallback;
         General = await Task.WhenAll(general);
-        Gateway = await StartGatewayAsync(Redis, Fallback, General);
+        var configuration = Configuration(Redis, Fallback, General);
+        _configure?.Invoke(configuration);
+        Gateway = await GatewayHost.StartAsync(configuration);
     }
 
     public async ValueTask DisposeAsync()
